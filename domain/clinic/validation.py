@@ -1,0 +1,105 @@
+"""Whole-cart validation before payment: every problem, each on its line, in one pass.
+
+Pure: the service hands in the cart and everything it refers to (patients' states, prescribers,
+products, pharmacies); nothing is fetched here, so 500 lines validate in milliseconds.
+Stock is checked against the cart's *total* demand per pharmacy and product, in line order: three
+lines of 2 vials against 5 on hand means the third line is the one that cannot be filled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from domain.catalog import Product
+from domain.clinic.cart import Cart, CartLine, LineProblem
+from domain.clinic.directory import Prescriber
+from domain.clinic.pharmacies import Pharmacy
+from domain.clinic.sig import MAX_SIG_LENGTH, check_sig
+from domain.errors import NotEligible
+
+CODES = (
+    "CART_EMPTY", "PATIENT_UNKNOWN", "PRODUCT_UNKNOWN", "PRODUCT_INACTIVE", "PHARMACY_UNKNOWN",
+    "PRODUCT_NOT_AT_PHARMACY", "OUT_OF_STOCK", "PHARMACY_NOT_LICENSED_IN_STATE", "PRESCRIBER_UNKNOWN",
+    "PRESCRIBER_NOT_LICENSED_IN_STATE", "SIG_INCOMPLETE", "SIG_TOO_LONG",
+)
+
+
+@dataclass(frozen=True)
+class CartWorld:
+    """What the cart's lines refer to, as loaded for this validation (ids of other clinics left out)."""
+
+    patient_states: Mapping[str, str]
+    prescribers: Mapping[str, Prescriber]
+    products: Mapping[str, Product]
+    pharmacies: Mapping[str, Pharmacy]
+
+
+class CartNotValid(NotEligible):
+    """Checkout refused: `problems` is the same list validation reports."""
+
+    def __init__(self, problems: tuple[LineProblem, ...]) -> None:
+        codes = tuple(dict.fromkeys(p.code for p in problems))
+        super().__init__(f"The cart has {len(problems)} problem(s); fix them before checkout.", reasons=codes)
+        self.problems = problems
+
+
+def validate_cart(cart: Cart, world: CartWorld) -> tuple[LineProblem, ...]:
+    if not cart.lines:
+        return (LineProblem(line_id=None, code="CART_EMPTY", detail="The cart has no lines."),)
+    problems: list[LineProblem] = []
+    demand: dict[tuple[str, str], int] = {}
+    for line in cart.lines.values():
+        problems.extend(LineProblem(line_id=line.id, code=code, detail=detail)
+                        for code, detail in _line_problems(line, world, demand))
+    return tuple(problems)
+
+
+def _line_problems(line: CartLine, world: CartWorld,
+                   demand: dict[tuple[str, str], int]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    state = world.patient_states.get(line.patient_id)
+    if state is None:
+        found.append(("PATIENT_UNKNOWN", "The patient is not on this clinic's roster."))
+    product = world.products.get(line.product_id)
+    if product is None:
+        found.append(("PRODUCT_UNKNOWN", "No such product in the catalog."))
+    elif not product.active:
+        found.append(("PRODUCT_INACTIVE", f"{product.sku} is no longer active in the catalog."))
+    found.extend(_pharmacy_problems(line, world, state, demand))
+    prescriber = world.prescribers.get(line.prescriber_id)
+    if prescriber is None:
+        found.append(("PRESCRIBER_UNKNOWN", "The prescriber is not one of this clinic's prescribers."))
+    elif state is not None and state not in prescriber.licensed_states:
+        found.append(("PRESCRIBER_NOT_LICENSED_IN_STATE",
+                      f"{prescriber.name} (NPI {prescriber.npi}) is not licensed in {state}, "
+                      "the patient's state."))
+    sig = check_sig(line.sig)
+    if not sig.complete:
+        found.append(("SIG_INCOMPLETE", sig.explain()))
+    if sig.too_long:
+        found.append(("SIG_TOO_LONG", f"SIG is {len(line.sig)} characters; at most {MAX_SIG_LENGTH}."))
+    return found
+
+
+def _pharmacy_problems(line: CartLine, world: CartWorld, state: str | None,
+                       demand: dict[tuple[str, str], int]) -> list[tuple[str, str]]:
+    pharmacy = world.pharmacies.get(line.pharmacy_id)
+    if pharmacy is None:
+        return [("PHARMACY_UNKNOWN", "No such partner pharmacy.")]
+    found: list[tuple[str, str]] = []
+    if state is not None and state not in pharmacy.licensed_states:
+        found.append(("PHARMACY_NOT_LICENSED_IN_STATE", f"{pharmacy.name} may not ship to {state}."))
+    offering = pharmacy.offering(line.product_id)
+    if offering is None:
+        return [*found, ("PRODUCT_NOT_AT_PHARMACY", f"{pharmacy.name} does not compound this product.")]
+    if not offering.active:
+        found.append(("PRODUCT_INACTIVE", f"{pharmacy.name} no longer offers this product."))
+    key = (line.pharmacy_id, line.product_id)
+    before = demand.get(key, 0)
+    demand[key] = before + line.quantity
+    if demand[key] > offering.on_hand:
+        left = max(offering.on_hand - before, 0)
+        found.append(("OUT_OF_STOCK", f"{pharmacy.name} has {left} vial(s) of {offering.strength} left for "
+                                      f"this line, which needs {line.quantity}."))
+    return found

@@ -1,0 +1,345 @@
+"""The Order aggregate: its facts, and the state folded from them.
+
+The order never stores its status: `domain.status.order_status` derives it from these facts,
+so a late or repeated webhook can only add a fact, never drag the status backwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.catalog import LabRequirement, ProductKind
+from domain.events import Fact
+
+Source = Literal["PATIENT_PORTAL", "EMR", "CLINIC_CART", "SUBSCRIPTION"]
+SourceContext = Literal["PATIENT_REFILL", "SUBSCRIPTION_CYCLE", "CLINIC_ORDER", "CHECKOUT"]
+IntakeStatus = Literal["missing", "submitted", "accepted", "needs_correction", "rejected"]
+
+
+class OrderLine(BaseModel):
+    """A line as priced when the order was placed (prices are snapshotted, never looked up later)."""
+
+    model_config = ConfigDict(frozen=True)
+    product_id: str
+    sku: str
+    name: str
+    kind: ProductKind
+    quantity: int
+    unit_price_cents: int
+    requires_intake: bool = False
+    lab: LabRequirement | None = None
+    # Clinic-cart lines carry what the pharmacy needs; portal lines leave these empty.
+    pharmacy_id: str | None = None
+    sig: str | None = None
+    prescriber_id: str | None = None
+
+
+class OrderFact(Fact):
+    AGGREGATE = "order"
+
+
+class OrderPlaced(OrderFact):
+    TYPE = "OrderPlaced"
+    number: str
+    patient_id: str
+    invoice_id: str
+    lines: tuple[OrderLine, ...]
+    currency: str
+    source: Source
+    source_context: SourceContext
+    placed_at: datetime
+    refill_of_order_id: str | None = None
+    refill_of_order_number: str | None = None
+    refill_product_id: str | None = None
+    refill_original_quantity: int | None = None
+    subscription_id: str | None = None
+    cycle_number: int | None = None
+    clinic_id: str | None = None
+    cart_id: str | None = None
+
+
+class OrderCharged(OrderFact):
+    TYPE = "OrderCharged"
+    invoice_id: str
+    charged_at: datetime
+
+
+class RefillOpened(OrderFact):
+    """Recorded on the *original* order: a refill of one of its products was requested."""
+
+    TYPE = "RefillOpened"
+    refill_id: str
+    refill_order_id: str
+    refill_order_number: str
+    product_id: str
+    invoice_id: str
+
+
+class IntakeRecorded(OrderFact):
+    TYPE = "IntakeRecorded"
+    status: Literal["submitted", "accepted", "needs_correction", "rejected"]
+    note: str | None = None
+
+
+class LabRequisitionRecorded(OrderFact):
+    TYPE = "LabRequisitionRecorded"
+    reference: str | None = None
+
+
+class LabResultsRecorded(OrderFact):
+    TYPE = "LabResultsRecorded"
+    reference: str | None = None
+
+
+class MedicalReviewSubmitted(OrderFact):
+    TYPE = "MedicalReviewSubmitted"
+    master_id: str
+    trigger: str
+    visit_type: str
+    med_ids: tuple[str, ...]
+    attempt: int
+
+
+class MedicalReviewBlocked(OrderFact):
+    """Submission refused before calling Beluga; `reasons` lists every blocking cause."""
+
+    TYPE = "MedicalReviewBlocked"
+    master_id: str
+    trigger: str
+    reasons: tuple[str, ...]
+    attempt: int
+
+
+class MedicalReviewFailed(OrderFact):
+    """Beluga refused or could not be reached; ops retry once the cause is fixed."""
+
+    TYPE = "MedicalReviewFailed"
+    master_id: str
+    trigger: str
+    error: str
+    attempt: int
+
+
+class RxWritten(OrderFact):
+    TYPE = "RxWritten"
+    master_id: str
+    med_ids: tuple[str, ...]
+    vendor_event_id: str
+    written_at: datetime
+
+
+class ConsultConcluded(OrderFact):
+    TYPE = "ConsultConcluded"
+    master_id: str
+    outcome: str | None
+    vendor_event_id: str
+
+
+class ConsultCanceled(OrderFact):
+    TYPE = "ConsultCanceled"
+    master_id: str
+    vendor_event_id: str
+    reason: str | None = None
+
+
+class FulfillmentHeld(OrderFact):
+    TYPE = "FulfillmentHeld"
+    failed_checks: tuple[str, ...]
+    passed_checks: tuple[str, ...]
+
+
+class FulfillmentReleased(OrderFact):
+    TYPE = "FulfillmentReleased"
+    partner: str
+    passed_checks: tuple[str, ...]
+
+
+class PharmacyOrderSubmitted(OrderFact):
+    TYPE = "PharmacyOrderSubmitted"
+    partner: str
+    external_id: str
+
+
+class PharmacySubmissionFailed(OrderFact):
+    TYPE = "PharmacySubmissionFailed"
+    partner: str
+    error: str
+
+
+class PharmacyOrderAccepted(OrderFact):
+    TYPE = "PharmacyOrderAccepted"
+    partner: str
+    external_id: str | None
+    vendor_event_id: str
+
+
+class PharmacyOrderRejected(OrderFact):
+    TYPE = "PharmacyOrderRejected"
+    partner: str
+    reason: str | None
+    vendor_event_id: str
+
+
+class PharmacyOrderProcessing(OrderFact):
+    TYPE = "PharmacyOrderProcessing"
+    partner: str
+    vendor_event_id: str
+
+
+class OrderShipped(OrderFact):
+    TYPE = "OrderShipped"
+    carrier: str | None
+    tracking: str | None
+    vendor_event_id: str
+    shipped_at: datetime
+
+
+class OrderDelivered(OrderFact):
+    TYPE = "OrderDelivered"
+    vendor_event_id: str
+    delivered_at: datetime
+
+
+class OrderCanceled(OrderFact):
+    TYPE = "OrderCanceled"
+    reason: str
+
+
+class OrderRefunded(OrderFact):
+    TYPE = "OrderRefunded"
+    reason: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class OpenedRefill:
+    refill_id: str
+    refill_order_id: str
+    refill_order_number: str
+    product_id: str
+    invoice_id: str
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    placed: OrderPlaced
+    charged_at: datetime | None = None
+    intake_status: IntakeStatus = "missing"
+    lab_requisition: bool = False
+    lab_results: bool = False
+    master_id: str | None = None
+    medical_review_status: str = "not_submitted"  # submitted | blocked | failed | concluded | canceled
+    medical_review_attempts: int = 0
+    blocked_reasons: tuple[str, ...] = ()
+    medical_review_error: str | None = None
+    rx_med_ids: tuple[str, ...] = ()  # every medId any RX_WRITTEN named
+    consult_outcome: str | None = None
+    fulfillment_released: bool = False
+    fulfillment_partner: str | None = None
+    held_by: tuple[str, ...] = ()
+    pharmacy_submitted: bool = False
+    pharmacy_external_id: str | None = None
+    pharmacy_error: str | None = None
+    accepted: bool = False
+    processing: bool = False
+    shipped: bool = False
+    delivered: bool = False
+    carrier: str | None = None
+    tracking: str | None = None
+    pharmacy_rejected_reason: str | None = None
+    canceled_reason: str | None = None
+    refunded: bool = False
+    refills: tuple[OpenedRefill, ...] = field(default=())
+    seen_vendor_events: frozenset[str] = frozenset()
+
+    @property
+    def number(self) -> str:
+        return self.placed.number
+
+    @property
+    def patient_id(self) -> str:
+        return self.placed.patient_id
+
+    @property
+    def paid(self) -> bool:
+        return self.charged_at is not None
+
+    @property
+    def requires_intake(self) -> bool:
+        return any(line.requires_intake for line in self.placed.lines)
+
+    @property
+    def is_medication(self) -> bool:
+        return any(line.kind == "medication" for line in self.placed.lines)
+
+    def line_for(self, product_id: str) -> OrderLine | None:
+        return next((ln for ln in self.placed.lines if ln.product_id == product_id), None)
+
+
+def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
+    if isinstance(fact, OrderPlaced):
+        return Order(id=aggregate_id, placed=fact)
+    assert state is not None, f"{fact.TYPE} before OrderPlaced"
+    vendor_event_id = getattr(fact, "vendor_event_id", None)
+    if vendor_event_id:
+        state = replace(state, seen_vendor_events=state.seen_vendor_events | {vendor_event_id})
+    match fact:
+        case OrderCharged():
+            return replace(state, charged_at=state.charged_at or fact.charged_at)
+        case RefillOpened():
+            opened = OpenedRefill(fact.refill_id, fact.refill_order_id, fact.refill_order_number,
+                                  fact.product_id, fact.invoice_id)
+            return replace(state, refills=(*state.refills, opened))
+        case IntakeRecorded():
+            return replace(state, intake_status=fact.status)
+        case LabRequisitionRecorded():
+            return replace(state, lab_requisition=True)
+        case LabResultsRecorded():
+            return replace(state, lab_results=True)
+        case MedicalReviewSubmitted():
+            return replace(state, master_id=fact.master_id, medical_review_status="submitted",
+                           medical_review_attempts=fact.attempt, blocked_reasons=(),
+                           medical_review_error=None)
+        case MedicalReviewBlocked():
+            return replace(state, master_id=fact.master_id, medical_review_status="blocked",
+                           medical_review_attempts=fact.attempt, blocked_reasons=fact.reasons)
+        case MedicalReviewFailed():
+            return replace(state, master_id=fact.master_id, medical_review_status="failed",
+                           medical_review_attempts=fact.attempt, medical_review_error=fact.error)
+        case RxWritten():
+            merged = tuple(dict.fromkeys((*state.rx_med_ids, *fact.med_ids)))
+            return replace(state, rx_med_ids=merged)
+        case ConsultConcluded():
+            return replace(state, consult_outcome=fact.outcome, medical_review_status="concluded")
+        case ConsultCanceled():
+            return replace(state, medical_review_status="canceled")
+        case FulfillmentHeld():
+            return replace(state, held_by=fact.failed_checks)
+        case FulfillmentReleased():
+            return replace(state, fulfillment_released=True, fulfillment_partner=fact.partner, held_by=())
+        case PharmacyOrderSubmitted():
+            return replace(state, pharmacy_submitted=True, pharmacy_external_id=fact.external_id,
+                           fulfillment_partner=fact.partner, pharmacy_error=None)
+        case PharmacySubmissionFailed():
+            return replace(state, pharmacy_error=fact.error)
+        case PharmacyOrderAccepted():
+            return replace(state, accepted=True,
+                           pharmacy_external_id=state.pharmacy_external_id or fact.external_id)
+        case PharmacyOrderRejected():
+            return replace(state, pharmacy_rejected_reason=fact.reason or "rejected by pharmacy")
+        case PharmacyOrderProcessing():
+            return replace(state, accepted=True, processing=True)
+        case OrderShipped():
+            return replace(state, shipped=True, carrier=fact.carrier, tracking=fact.tracking)
+        case OrderDelivered():
+            return replace(state, delivered=True)
+        case OrderCanceled():
+            return replace(state, canceled_reason=fact.reason)
+        case OrderRefunded():
+            return replace(state, refunded=True)
+    return state
