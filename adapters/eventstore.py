@@ -1,0 +1,120 @@
+"""The event store: the `eventsourcing` library on SQLite or PostgreSQL, with our own mapper.
+
+Domain facts are pydantic models, not the library's dataclasses, so the mapper (after the
+library's aggregate7 example) stores each under its stable event name (`OrderPlaced`, never a
+Python import path) with a JSON body holding the version, the envelope and the payload, and
+upcasts old versions on the way back. One application holds every aggregate so that a refill,
+its order, its invoice and the original order's link commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, Mapper, Notification, StoredEvent, Transcoder
+
+from domain.events import Actor, Meta, Recorded, load_fact
+
+ID_NAMESPACE = UUID("8b5a4d0e-4f5c-4a53-9a59-7d7d0c1c9e11")
+
+
+def stable_id(*parts: str) -> UUID:
+    """A deterministic aggregate id, for aggregates keyed by a natural key (org id, idempotency key)."""
+    return uuid5(ID_NAMESPACE, "/".join(parts))
+
+
+def encode_event(event: Recorded) -> bytes:
+    meta = event.meta
+    body = {
+        "v": event.fact.VERSION,
+        "event_id": str(meta.event_id),
+        "organization_id": meta.organization_id,
+        "occurred_at": meta.occurred_at.isoformat(),
+        "actor": {"kind": meta.actor.kind, "id": meta.actor.id},
+        "correlation_id": meta.correlation_id,
+        "causation_id": meta.causation_id,
+        "data": event.fact.model_dump(mode="json"),
+    }
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode_event(originator_id: UUID | str, originator_version: int, topic: str, state: bytes) -> Recorded:
+    body: dict[str, Any] = json.loads(state)
+    meta = Meta(
+        event_id=UUID(body["event_id"]),
+        organization_id=body["organization_id"],
+        occurred_at=datetime.fromisoformat(body["occurred_at"]),
+        actor=Actor.model_validate(body["actor"]),
+        correlation_id=body["correlation_id"],
+        causation_id=body["causation_id"],
+    )
+    fact = load_fact(topic, int(body["v"]), body["data"])
+    oid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+    return Recorded(originator_id=oid, originator_version=originator_version, fact=fact, meta=meta)
+
+
+class LedgerMapper(Mapper[UUID]):
+    def __init__(self, transcoder: Transcoder) -> None:
+        super().__init__(transcoder)
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        assert isinstance(domain_event, Recorded)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=domain_event.fact.TYPE,
+            state=encode_event(domain_event),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        return decode_event(stored_event.originator_id, stored_event.originator_version,
+                            stored_event.topic, stored_event.state)
+
+
+class ConcurrentWrite(Exception):
+    """Another writer appended to one of these streams first (expected-version check failed)."""
+
+
+class LedgerStore(Application[UUID]):
+    """A thin shell over the library: append facts atomically, read streams and the global log."""
+
+    name = "Ledger"
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return LedgerMapper(self.construct_transcoder())
+
+    def append(self, events: Sequence[Recorded]) -> int:
+        """Write events in one transaction; returns the last global position written."""
+        try:
+            recordings = self.save(*events)
+        except IntegrityError as exc:
+            raise ConcurrentWrite(str(exc)) from exc
+        return max((r.notification.id for r in recordings), default=0)
+
+    def stream(self, aggregate_id: UUID, *, up_to_version: int | None = None) -> list[Recorded]:
+        return list(self.events.get(aggregate_id, lte=up_to_version))
+
+    def notifications(self, after: int, limit: int, topics: Sequence[str] = ()) -> Sequence[Notification]:
+        return self.recorder.select_notifications(start=after, limit=limit, topics=topics,
+                                                  inclusive_of_start=False)
+
+    def iter_notifications(self, after: int = 0, page: int = 1000,
+                           topics: Sequence[str] = ()) -> Iterator[Notification]:
+        while True:
+            batch = self.notifications(after, page, topics)
+            yield from batch
+            if len(batch) < page:
+                return
+            after = batch[-1].id
+
+    def last_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+
+def decode_notification(n: Notification) -> Recorded:
+    return decode_event(n.originator_id, n.originator_version, n.topic, n.state)
