@@ -1,0 +1,75 @@
+"""What every command handler needs, assembled once by the bootstrap."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+from uuid import UUID, uuid4
+
+from adapters.eventstore import ConcurrentWrite, LedgerStore, stable_id
+from adapters.payments.port import PaymentGateway
+from domain.errors import Conflict, InvalidCommand
+from domain.parties import Organization
+from service.unit import Batch, Context, load
+
+MAX_WRITE_RETRIES = 20
+T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    store: LedgerStore
+    gateways: Mapping[str, PaymentGateway]
+    clock: Callable[[], datetime] = utc_now
+    new_uuid: Callable[[], UUID] = uuid4
+    after_commit: list[Callable[[int], None]] = field(default_factory=list)
+
+    def batch(self, ctx: Context) -> Batch:
+        return Batch(ctx, self.clock(), self.new_uuid)
+
+    def commit(self, batch: Batch) -> int:
+        position = batch.commit(self.store)
+        for hook in self.after_commit:
+            hook(position)
+        return position
+
+    def new_id(self) -> str:
+        return str(self.new_uuid())
+
+    def order_number(self, order_id: str) -> str:
+        # Derived from the id (40 bits, base32) so numbering needs no shared counter to contend on.
+        raw = UUID(order_id).bytes[:5]
+        return "R-" + base64.b32encode(raw).decode().rstrip("=")
+
+    def gateway(self, name: str) -> PaymentGateway:
+        try:
+            return self.gateways[name]
+        except KeyError:
+            raise InvalidCommand(f"Payment gateway {name!r} is not configured.", field="gateway") from None
+
+    def organization(self, organization_id: str) -> Organization:
+        state = load(self.store, "organization", organization_aggregate_id(organization_id)).state
+        assert isinstance(state, Organization)
+        return state
+
+
+def organization_aggregate_id(organization_id: str) -> UUID:
+    return stable_id("organization", organization_id)
+
+
+def retry_on_conflict(attempt: Callable[[], T]) -> T:
+    """Re-run a read-decide-append cycle when another writer got there first."""
+    for _ in range(MAX_WRITE_RETRIES):
+        try:
+            return attempt()
+        except ConcurrentWrite:
+            continue
+    raise Conflict("Too many concurrent changes to the same records; try again.",
+                   reasons=("CONCURRENT_UPDATE",))

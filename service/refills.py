@@ -1,0 +1,134 @@
+"""The patient refill request of seed 001, end to end.
+
+Eligibility → one atomic batch (refill, new order, new invoice, the original order's link and
+the idempotency key) → an immediate charge. Concurrent or repeated requests cannot create a
+second refill: they all append to the original order at the same expected version, and the
+losers re-read it and find the open refill, which they return for payment instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain import refills
+from domain.catalog import Product
+from domain.errors import NotEligible, NotFound
+from domain.invoices import Invoice
+from domain.orders import Order
+from domain.parties import Patient
+from domain.refills import Refill, RefillIds
+from service.catalog import get_patient
+from service.deps import Deps, retry_on_conflict
+from service.idempotency import KeyedRequest, claim, claimed_resource
+from service.payments import charge_invoice
+from service.unit import Context, load, load_owned, try_load
+
+
+@dataclass(frozen=True)
+class RefillOutcome:
+    refill: Refill
+    order: Order
+    invoice: Invoice
+    created: bool  # False when an earlier open refill (or an earlier key) was returned
+
+
+def current_products(deps: Deps, ctx: Context, order: Order) -> dict[str, Product]:
+    found = (try_load(deps.store, "product", line.product_id) for line in order.placed.lines)
+    return {p.state.id: p.state for p in found if p is not None and p.organization_id == ctx.organization_id}
+
+
+def refill_invoices(deps: Deps, order: Order) -> dict[str, Invoice]:
+    return {r.invoice_id: load(deps.store, "invoice", r.invoice_id).state for r in order.refills}
+
+
+def request_refill(deps: Deps, ctx: Context, patient_id: str, order_id: str, product_id: str,
+                   payment_method_id: str, idempotency_key: str | None) -> RefillOutcome:
+    keyed = KeyedRequest.of(f"refill/patient/{patient_id}", idempotency_key,
+                            {"order_id": order_id, "product_id": product_id,
+                             "payment_method_id": payment_method_id})
+    patient = get_patient(deps, ctx, patient_id)
+
+    def create_or_find() -> tuple[str, bool]:
+        previous = claimed_resource(deps, keyed)
+        if previous is not None:
+            return previous, False
+        original = load_owned(deps.store, ctx, "order", order_id)
+        if original.state.patient_id != patient_id:
+            raise NotFound("No such order.")  # another patient's order: never hint it exists
+        product = try_load(deps.store, "product", product_id)
+        active = deps.organization(ctx.organization_id).active_gateway
+        reasons = refills.eligibility_for_request(
+            original.state, patient, product.state if product else None, product_id,
+            payment_method_id, active)
+        if reasons:
+            raise NotEligible("This order cannot be refilled: " + " ".join(
+                refills.REASON_TEXT[r] for r in reasons), reasons=tuple(reasons))
+        existing = refills.open_unpaid_refill(original.state, product_id, refill_invoices(deps, original.state))
+        batch = deps.batch(ctx)
+        if existing is not None:
+            claim(batch, keyed, "refill", existing)
+            deps.commit(batch)
+            return existing, False
+        assert product is not None
+        ids = RefillIds(refill_id=deps.new_id(), order_id=deps.new_id(), order_number="",
+                        invoice_id=deps.new_id())
+        ids = RefillIds(ids.refill_id, ids.order_id, deps.order_number(ids.order_id), ids.invoice_id)
+        decision = refills.request_refill(original.state, product.state, patient, payment_method_id, ids,
+                                          idempotency_key, deps.clock())
+        batch.start(load_id(ids.refill_id), decision.refill)
+        batch.start(load_id(ids.order_id), decision.order)
+        batch.start(load_id(ids.invoice_id), decision.invoice)
+        batch.extend(original, decision.original)
+        claim(batch, keyed, "refill", ids.refill_id)
+        deps.commit(batch)
+        return ids.refill_id, True
+
+    refill_id, created = retry_on_conflict(create_or_find)
+    refill = load(deps.store, "refill", refill_id).state
+    invoice = load(deps.store, "invoice", refill.requested.invoice_id).state
+    if invoice.status == "OPEN" and _no_attempt_in_flight(invoice):
+        method = patient.method(payment_method_id)
+        assert method is not None
+        charge_invoice(deps, ctx, invoice.id, method, refill_id=refill_id)
+    return _outcome(deps, refill_id, created=created)
+
+
+def _no_attempt_in_flight(invoice: Invoice) -> bool:
+    last = invoice.last_attempt
+    return last is None or last.outcome != "pending"
+
+
+def _outcome(deps: Deps, refill_id: str, *, created: bool) -> RefillOutcome:
+    refill: Refill = load(deps.store, "refill", refill_id).state
+    order: Order = load(deps.store, "order", refill.requested.refill_order_id).state
+    invoice: Invoice = load(deps.store, "invoice", refill.requested.invoice_id).state
+    return RefillOutcome(refill, order, invoice, created)
+
+
+def load_id(value: str) -> UUID:
+    return UUID(value)
+
+
+def refill_block(deps: Deps, ctx: Context, order: Order, patient: Patient) -> dict[str, object]:
+    """The portal's view of one order: may it be refilled, with what, and why not."""
+    products = current_products(deps, ctx, order)
+    active = deps.organization(ctx.organization_id).active_gateway
+    reasons = refills.eligibility_for_listing(order, patient, products, active)
+    offered = refills.refillable_products(order, products)
+    methods = patient.methods_for(active)
+    return {
+        "eligible": not reasons,
+        "reasons": reasons,
+        "products": [
+            {"product_id": p.id, "name": p.name, "unit_price_cents": p.price_cents,
+             "original_quantity": line.quantity}
+            for p in offered if (line := order.line_for(p.id)) is not None
+        ] if not reasons else [],
+        "payment_methods": [
+            {"id": m.id, "gateway": m.gateway, "label": m.label, "brand": m.brand, "last4": m.last4}
+            for m in methods
+        ],
+        # What "Pay & Request Refill" charges for the pre-selected (first) product: quantity 1.
+        "total_today_cents": offered[0].price_cents if offered and not reasons else 0,
+    }
