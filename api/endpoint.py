@@ -1,0 +1,128 @@
+"""Routes declared once, with their roles and pydantic models, so the OpenAPI document is true.
+
+`endpoint(...)` wraps a plain synchronous handler: it authenticates and checks the role,
+parses the body and query with pydantic (422 naming each field), runs the handler in the
+thread pool (the event store is synchronous) and serialises the reply through its declared
+model, so a response can never drift from the schema the document publishes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.auth import Principal, authenticate, require
+from api.problems import ApiError, validation_problem
+from api.runtime import Runtime
+from domain.errors import NotFound
+from service.unit import Context
+
+
+@dataclass
+class Call:
+    """Everything a handler needs about one request."""
+
+    request: Request
+    runtime: Runtime
+    principal: Principal
+    body: Any
+    query: Any
+
+    def ctx(self) -> Context:
+        """The service-layer context: who acts, in which organization and causal chain."""
+        request_id = getattr(self.request.state, "request_id", "") or "unknown"
+        correlation = getattr(self.request.state, "correlation_id", "") or request_id
+        return Context(self.principal.actor, self.principal.organization_id, correlation, request_id)
+
+    def only_own(self, patient_id: str, what: str) -> None:
+        """A patient sees only their own records; others are 'not found', never 'forbidden'."""
+        if self.principal.role == "patient" and self.principal.subject != patient_id:
+            raise NotFound(f"No such {what}.")
+
+    def path(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+    def header(self, name: str) -> str | None:
+        return self.request.headers.get(name)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: BaseModel
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    method: str
+    path: str
+    summary: str
+    roles: tuple[str, ...]
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    responses: dict[int, type[BaseModel]]
+    tag: str
+    headers: tuple[str, ...]
+
+
+REGISTRY: list[EndpointSpec] = []
+Handler = Callable[[Call], Reply]
+
+
+def endpoint(method: str, path: str, *, summary: str, roles: tuple[str, ...], tag: str,
+             responses: dict[int, type[BaseModel]], body: type[BaseModel] | None = None,
+             query: type[BaseModel] | None = None, headers: tuple[str, ...] = ()) -> Callable[[Handler], Route]:
+    spec = EndpointSpec(method, path, summary, roles, body, query, responses, tag, headers)
+    REGISTRY.append(spec)
+
+    def wrap(handler: Handler) -> Route:
+        async def asgi(request: Request) -> Response:
+            runtime: Runtime = request.app.state.runtime
+            principal = authenticate(runtime.token_secret, request.headers.get("authorization"))
+            require(principal, roles)
+            parsed_body = await _parse_body(request, body) if body is not None else None
+            if isinstance(parsed_body, Response):
+                return parsed_body
+            parsed_query = None
+            if query is not None:
+                try:
+                    parsed_query = query.model_validate(dict(request.query_params))
+                except ValidationError as exc:
+                    return validation_problem(exc, "query")
+            call = Call(request, runtime, principal, parsed_body, parsed_query)
+            reply = await run_in_threadpool(handler, call)
+            return JSONResponse(reply.body.model_dump(mode="json"), status_code=reply.status,
+                                headers=reply.headers or None)
+
+        return Route(path, asgi, methods=[method], name=handler.__name__)
+
+    return wrap
+
+
+async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel | Response:
+    raw = await request.body()
+    try:
+        data = json.loads(raw or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "Malformed JSON", "The request body is not valid JSON.",
+                       reasons=("MALFORMED_JSON",)) from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "Malformed JSON", "The request body must be a JSON object.",
+                       reasons=("MALFORMED_JSON",))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        return validation_problem(exc)
+
+
+def public_route(path: str, method: str, fn: Callable[[Request], Any]) -> Route:
+    return Route(path, fn, methods=[method])

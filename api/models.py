@@ -1,0 +1,284 @@
+"""Request and response bodies of the HTTP contract (API.md). Requests forbid unknown fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Cents = Annotated[int, Field(ge=0, le=100_000_000)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
+    "NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR".split())
+StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MedicalReviewIn(Strict):
+    visit_type: Text | None = None
+    med_id: Text | None = None
+
+
+class PharmacyIn(Strict):
+    partner: Text | None = None
+    product_code: Text | None = None
+
+
+class LabIn(Strict):
+    steps: list[Literal["requisition", "results"]] = ["requisition", "results"]
+    method: Text | None = None
+
+
+class ProductIn(Strict):
+    sku: Text
+    name: Text
+    price_cents: Cents
+    currency: Currency = "usd"
+    active: bool = True
+    kind: Literal["medication", "lab", "non_rx"]
+    requires_intake: bool = False
+    medical_review: MedicalReviewIn | None = None
+    pharmacy: PharmacyIn | None = None
+    lab: LabIn | None = None
+
+
+class ProductPatch(Strict):
+    price_cents: Cents | None = None
+    active: bool | None = None
+    requires_intake: bool | None = None
+    medical_review: MedicalReviewIn | None = None
+    pharmacy: PharmacyIn | None = None
+    lab: LabIn | None = None
+
+
+class ProductOut(BaseModel):
+    id: str
+    sku: str
+    name: str
+    price_cents: int
+    currency: str
+    active: bool
+    kind: str
+    requires_intake: bool
+    medical_review: MedicalReviewIn | None
+    pharmacy: PharmacyIn | None
+    lab: LabIn | None
+
+
+class PatientIn(Strict):
+    name: Text
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}$")]
+    state: StateCode
+
+
+class PaymentMethodIn(Strict):
+    gateway: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    label: Text | None = None
+
+
+class PaymentMethodOut(BaseModel):
+    id: str
+    gateway: str
+    label: str | None
+    brand: str | None
+    last4: str | None
+
+
+class PatientOut(BaseModel):
+    id: str
+    name: str
+    email: str
+    state: str
+    payment_methods: list[PaymentMethodOut]
+
+
+class OrderLineIn(Strict):
+    product_id: Id
+    quantity: Annotated[int, Field(ge=1, le=1000)]
+
+
+class OrderIn(Strict):
+    patient_id: Id
+    lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=100)]
+
+
+class ReasonIn(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class PaymentIn(Strict):
+    payment_method_id: Id
+
+
+class RefillIn(Strict):
+    product_id: Id
+    payment_method_id: Id
+
+
+class SubscriptionIn(Strict):
+    patient_id: Id
+    product_id: Id
+    payment_method_id: Id
+    interval_days: Annotated[int, Field(ge=1, le=366)] = 30
+
+
+class CycleIn(Strict):
+    cycle_number: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+
+class PaymentOut(BaseModel):
+    attempt: int
+    status: Literal["pending", "succeeded", "failed"]
+    gateway: str
+    payment_method_id: str
+    decline_code: str | None
+    gateway_error: str | None
+    reference: str | None
+    attempted_at: datetime
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    status: Literal["OPEN", "PAID", "VOID", "REFUNDED"]
+    amount_cents: int
+    currency: str
+    order_ids: list[str]
+    paid_at: datetime | None
+    payments: list[PaymentOut]
+
+
+class OrderLineOut(BaseModel):
+    product_id: str
+    sku: str
+    name: str
+    kind: str
+    quantity: int
+    unit_price_cents: int
+
+
+class IntakeOut(BaseModel):
+    required: bool
+    status: str
+
+
+class MedicalReviewOut(BaseModel):
+    required: bool
+    status: str
+    master_id: str | None
+    blocked_reasons: list[str]
+    error: str | None
+    prescribed_med_ids: list[str]
+
+
+class FulfillmentOut(BaseModel):
+    status: str
+    partner: str | None
+    external_id: str | None
+    carrier: str | None
+    tracking: str | None
+    held_by: list[str]
+    error: str | None
+
+
+class OrderOut(BaseModel):
+    id: str
+    number: str
+    status: str
+    status_explanation: str
+    patient_id: str
+    lines: list[OrderLineOut]
+    currency: str
+    total_cents: int
+    invoice: InvoiceOut
+    source: str
+    source_context: str
+    refill_of_order_id: str | None
+    refill_of_order_number: str | None
+    refill_product_id: str | None
+    refill_original_quantity: int | None
+    subscription_id: str | None
+    cycle_number: int | None
+    placed_at: datetime
+    charged_at: datetime | None
+    intake: IntakeOut
+    medical_review: MedicalReviewOut
+    fulfillment: FulfillmentOut
+
+
+class PlacedOrderOut(BaseModel):
+    order: OrderOut
+    invoice: InvoiceOut
+
+
+class PaymentReply(BaseModel):
+    invoice: InvoiceOut
+    payment: PaymentOut
+
+
+class RefillProductOut(BaseModel):
+    product_id: str
+    name: str
+    unit_price_cents: int
+    original_quantity: int
+
+
+class RefillBlock(BaseModel):
+    eligible: bool
+    reasons: list[str]
+    products: list[RefillProductOut]
+    payment_methods: list[PaymentMethodOut]
+    total_today_cents: int
+
+
+class PatientOrderOut(OrderOut):
+    refill: RefillBlock
+
+
+class PatientOrdersOut(BaseModel):
+    patient_id: str
+    orders: list[PatientOrderOut]
+
+
+class RefillOut(BaseModel):
+    id: str
+    original_order_id: str
+    original_order_number: str
+    product_id: str
+    charge: str
+
+
+class RefillReply(BaseModel):
+    refill: RefillOut
+    refill_order: OrderOut
+    invoice: InvoiceOut
+    payment: PaymentOut | None
+    created: bool
+
+
+class SubscriptionOut(BaseModel):
+    id: str
+    patient_id: str
+    product_id: str
+    payment_method_id: str
+    interval_days: int
+    cycles: dict[str, str]  # cycle number -> order id
+
+
+class CycleReply(BaseModel):
+    subscription: SubscriptionOut
+    order: OrderOut
+    invoice: InvoiceOut
+    payment: PaymentOut | None
+    created: bool
+
+
+class Created(BaseModel):
+    id: str
