@@ -1,0 +1,71 @@
+"""Wiring, in one place: settings in, a running `Runtime` out. Nothing else constructs adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.eventstore import LedgerStore
+from adapters.payments.fake import FakeGateway
+from adapters.payments.port import PaymentGateway
+from adapters.payments.stripe_gateway import StripeGateway
+from api.runtime import Runtime
+from domain.events import Actor
+from ledger.settings import Settings
+from projections.db import PostgresViews, SqliteViews, ViewDatabase
+from projections.order_index import OrderIndex
+from projections.runner import Projection, ensure_schema
+from service.catalog import configure_organization
+from service.deps import Deps
+from service.unit import Context
+
+SYSTEM = Actor(kind="system", id="bootstrap")
+
+
+@dataclass
+class Wiring:
+    """Optional extra collaborators tests and the demo hand in (sandboxes, a shared fake gateway)."""
+
+    gateways: dict[str, PaymentGateway] = field(default_factory=dict)
+
+
+def build_gateways(settings: Settings) -> dict[str, PaymentGateway]:
+    gateways: dict[str, PaymentGateway] = {}
+    if settings.env == "local" or settings.payment_gateway == "fake":
+        gateways["fake"] = FakeGateway()
+    if settings.stripe_api_key:
+        gateways["stripe"] = StripeGateway(settings.stripe_api_key, settings.stripe_api_base)
+    return gateways
+
+
+def build_views(settings: Settings) -> ViewDatabase:
+    kind, target = settings.views_target()
+    return PostgresViews(target) if kind == "postgres" else SqliteViews(target)
+
+
+def default_projections() -> list[Projection]:
+    return [OrderIndex()]
+
+
+def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
+    wiring = wiring or Wiring()
+    if not settings.is_postgres:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    store = LedgerStore(env=settings.store_env())
+    gateways = {**build_gateways(settings), **wiring.gateways}
+    deps = Deps(store=store, gateways=gateways)
+    views = build_views(settings)
+    projections = default_projections()
+    ensure_schema(views, projections)
+    ctx = Context(SYSTEM, settings.organization_id, "bootstrap", "bootstrap")
+    configure_organization(deps, ctx, settings.organization_name, settings.payment_gateway)
+    assert settings.secret is not None, "call Settings.with_local_defaults() first"
+    runtime = Runtime(
+        deps=deps, views=views, projections=projections, token_secret=settings.secret,
+        webhook_secrets={"stripe": settings.stripe_webhook_secret or "",
+                         "beluga": settings.beluga_webhook_secret or "",
+                         "pharmacy": settings.pharmacy_webhook_secret or ""},
+    )
+    runtime.extras["store_ref"] = store  # keep the Application referenced: dropping it closes its pool
+    runtime.on_shutdown.append(views.close)
+    runtime.on_shutdown.append(store.close)
+    return runtime

@@ -1,0 +1,68 @@
+"""The `ledger` command: serve the API, issue local tokens, and the ops tools."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from adapters.logging import configure_logging
+from api.app import create_app
+from api.auth import ROLES, issue_token
+from ledger.bootstrap import build_runtime
+from ledger.demo import banner, ensure_demo
+from ledger.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="Refill Ledger: an event-sourced order ledger for telehealth refills.",
+                  no_args_is_help=True, add_completion=False)
+
+
+def _settings() -> tuple[Settings, list[str]]:
+    try:
+        return load_settings().with_local_defaults()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+          demo: Annotated[bool, typer.Option(help="Seed demo data into an empty store")] = True) -> None:
+    """Run the API (and, on the embedded store, its workers) in this process."""
+    settings, generated = _settings()
+    configure_logging(json_lines=settings.json_logs, level=settings.log_level)
+    if generated:
+        typer.echo(f"Generated local values for {', '.join(generated)} (kept in {settings.var_dir}/).", err=True)
+    runtime = build_runtime(settings)
+    store = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.store_env()['SQLITE_DBNAME']})"
+    typer.echo(f"Event store: {store}", err=True)
+    if demo:
+        data = ensure_demo(runtime, settings.organization_id, settings.var_dir)
+        if data is not None:
+            typer.echo(banner(runtime, data, f"http://{host}:{port}"))
+    uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+def token(role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}")],
+          subject: Annotated[str | None, typer.Option(help="Patient id or clinic user id")] = None,
+          hours: Annotated[int, typer.Option(help="Lifetime in hours")] = 12) -> None:
+    """Print a bearer token for local use."""
+    from datetime import timedelta
+
+    settings, _ = _settings()
+    try:
+        typer.echo(issue_token(settings.secret or "", role=role, subject=subject,
+                               organization_id=settings.organization_id, now=datetime.now(UTC),
+                               ttl=timedelta(hours=hours)))
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(sys.argv[1:])

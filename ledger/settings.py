@@ -1,0 +1,111 @@
+"""Settings, read once from the environment into one typed object.
+
+Locally (`LEDGER_ENV=local`, the default) anything missing is generated and kept under
+`./var/` so printed tokens keep working across restarts, and start-up says so. In production
+a missing secret stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from adapters.dburl import eventsourcing_env, libpq_conninfo, parse_database_url
+
+_LOCAL_SECRETS = ("LEDGER_SECRET", "LEDGER_STRIPE_WEBHOOK_SECRET", "LEDGER_BELUGA_WEBHOOK_SECRET",
+                  "LEDGER_PHARMACY_WEBHOOK_SECRET")
+
+
+class SettingsError(Exception):
+    pass
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    env: Literal["local", "production"] = Field("local", alias="LEDGER_ENV")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    var_dir: Path = Field(Path("var"), alias="LEDGER_VAR_DIR")
+    organization_id: str = Field("org_demo", alias="LEDGER_ORGANIZATION_ID")
+    organization_name: str = Field("Demo Telehealth", alias="LEDGER_ORGANIZATION_NAME")
+    payment_gateway: Literal["fake", "stripe"] = Field("fake", alias="LEDGER_PAYMENT_GATEWAY")
+    stripe_api_key: str | None = Field(None, alias="LEDGER_STRIPE_API_KEY")
+    stripe_api_base: str | None = Field(None, alias="LEDGER_STRIPE_API_BASE")
+    secret: str | None = Field(None, alias="LEDGER_SECRET")
+    stripe_webhook_secret: str | None = Field(None, alias="LEDGER_STRIPE_WEBHOOK_SECRET")
+    beluga_webhook_secret: str | None = Field(None, alias="LEDGER_BELUGA_WEBHOOK_SECRET")
+    pharmacy_webhook_secret: str | None = Field(None, alias="LEDGER_PHARMACY_WEBHOOK_SECRET")
+    beluga_url: str | None = Field(None, alias="LEDGER_BELUGA_URL")
+    beluga_api_key: str | None = Field(None, alias="LEDGER_BELUGA_API_KEY")
+    pharmacy_url: str | None = Field(None, alias="LEDGER_PHARMACY_URL")
+    pharmacy_api_key: str | None = Field(None, alias="LEDGER_PHARMACY_API_KEY")
+    nats_url: str | None = Field(None, alias="NATS_URL")
+    log_json: bool | None = Field(None, alias="LEDGER_LOG_JSON")
+    log_level: str = Field("INFO", alias="LEDGER_LOG_LEVEL")
+    db_pool_size: int = Field(10, alias="LEDGER_DB_POOL_SIZE")
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_json if self.log_json is not None else self.env == "production"
+
+    @property
+    def is_postgres(self) -> bool:
+        return bool(self.database_url) and parse_database_url(self.database_url or "").kind == "postgres"
+
+    def store_env(self) -> dict[str, str]:
+        if self.database_url:
+            env = eventsourcing_env(parse_database_url(self.database_url))
+        else:
+            env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                   "SQLITE_DBNAME": str(self.var_dir / "ledger.sqlite")}
+        if self.is_postgres:
+            env.setdefault("POSTGRES_POOL_SIZE", str(self.db_pool_size))
+            env.setdefault("POSTGRES_MAX_OVERFLOW", str(self.db_pool_size))
+            env.setdefault("POSTGRES_MAX_WAITING", "0")
+        return env
+
+    def views_target(self) -> tuple[str, str]:
+        """("postgres", conninfo) or ("sqlite", path) for the read models."""
+        if self.database_url and self.is_postgres:
+            return "postgres", libpq_conninfo(parse_database_url(self.database_url))
+        store_path = self.store_env()["SQLITE_DBNAME"]
+        return "sqlite", str(Path(store_path).with_suffix(".views.sqlite"))
+
+    def with_local_defaults(self) -> tuple[Settings, list[str]]:
+        """Fill missing secrets from ./var (generating them once); production refuses instead."""
+        missing = [name for name in _LOCAL_SECRETS if not getattr(self, _field(name))]
+        if self.payment_gateway == "stripe" and not self.stripe_api_key:
+            missing.append("LEDGER_STRIPE_API_KEY")
+        if self.env == "production":
+            if missing:
+                raise SettingsError("Missing required settings: " + ", ".join(missing))
+            return self, []
+        if "LEDGER_STRIPE_API_KEY" in missing:
+            raise SettingsError("LEDGER_PAYMENT_GATEWAY=stripe needs LEDGER_STRIPE_API_KEY")
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        path = self.var_dir / "local-secrets.json"
+        stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        generated = []
+        for name in missing:
+            if name not in stored:
+                stored[name] = secrets.token_urlsafe(32)
+            generated.append(name)
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(0o600)
+        filled = self.model_copy(update={_field(n): stored[n] for n in generated})
+        return filled, generated
+
+
+def _field(env_name: str) -> str:
+    return {"LEDGER_SECRET": "secret", "LEDGER_STRIPE_WEBHOOK_SECRET": "stripe_webhook_secret",
+            "LEDGER_BELUGA_WEBHOOK_SECRET": "beluga_webhook_secret",
+            "LEDGER_PHARMACY_WEBHOOK_SECRET": "pharmacy_webhook_secret"}[env_name]
+
+
+def load_settings() -> Settings:
+    return Settings()
