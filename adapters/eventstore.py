@@ -16,7 +16,15 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Mapper, Notification, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    IntegrityError,
+    Mapper,
+    Notification,
+    ProcessRecorder,
+    StoredEvent,
+    Tracking,
+    Transcoder,
+)
 
 from domain.events import Actor, Meta, Recorded, load_fact
 
@@ -88,13 +96,28 @@ class LedgerStore(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         return LedgerMapper(self.construct_transcoder())
 
-    def append(self, events: Sequence[Recorded]) -> int:
-        """Write events in one transaction; returns the last global position written."""
+    def construct_recorder(self) -> ProcessRecorder:
+        # A process recorder also keeps tracking records, so a policy can append the events it
+        # decides together with the position it has handled, in one transaction.
+        return self.factory.process_recorder()
+
+    def append(self, events: Sequence[Recorded], *, tracking: tuple[str, int] | None = None) -> int:
+        """Write events (and optionally a policy's tracking position) in one transaction.
+
+        Returns the last global position written. Raises ConcurrentWrite when a stream moved on
+        since it was read, or when the tracking position was already recorded (a replayed page).
+        """
+        track = Tracking(application_name=tracking[0], notification_id=tracking[1]) if tracking else None
         try:
-            recordings = self.save(*events)
+            recordings = self.events.put(list(events), tracking=track)
         except IntegrityError as exc:
             raise ConcurrentWrite(str(exc)) from exc
         return max((r.notification.id for r in recordings), default=0)
+
+    def tracked_position(self, name: str) -> int:
+        recorder = self.recorder
+        assert isinstance(recorder, ProcessRecorder)
+        return recorder.max_tracking_id(name) or 0
 
     def stream(self, aggregate_id: UUID, *, up_to_version: int | None = None) -> list[Recorded]:
         return list(self.events.get(aggregate_id, lte=up_to_version))

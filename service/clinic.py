@@ -31,7 +31,7 @@ from domain.errors import InvalidCommand, NotFound
 from domain.events import Fact
 from domain.invoices import Attempt, Invoice
 from domain.orders import Order
-from domain.parties import SavedPaymentMethod
+from domain.parties import Patient, SavedPaymentMethod
 from service.catalog import get_patient
 from service.deps import Deps, retry_on_conflict
 from service.idempotency import KeyedRequest, claim, claimed_resource
@@ -142,7 +142,8 @@ def get_prescriber(deps: Deps, ctx: Context, prescriber_id: str) -> Prescriber:
 
 
 def register_pharmacy(deps: Deps, ctx: Context, name: str, partner: str, licensed_states: list[str],
-                      shipping_cents: int, currency: str = "usd", *, pharmacy_id: str | None = None) -> Pharmacy:
+                      shipping_cents: int, currency: str = "usd", *,
+                      pharmacy_id: str | None = None) -> Pharmacy:
     if shipping_cents < 0:
         raise InvalidCommand("Shipping cannot be negative.", field="shipping_cents")
     pid = _new(deps, pharmacy_id)
@@ -215,12 +216,13 @@ def _world(deps: Deps, ctx: Context, clinic: Clinic, lines: Iterable[LineDraft])
 
     def owned(aggregate_type: str, ids: set[str]) -> dict[str, object]:
         found = (try_load(deps.store, aggregate_type, i) for i in sorted(ids))
-        return {str(f.id): f.state for f in found if f is not None and f.organization_id == ctx.organization_id}
+        return {str(f.id): f.state for f in found
+                if f is not None and f.organization_id == ctx.organization_id}
 
     patients = owned("patient", {ln.patient_id for ln in lines} & clinic.patient_ids)
     prescribers = owned("prescriber", {ln.prescriber_id for ln in lines})
     return CartWorld(
-        patient_states={pid: p.state for pid, p in patients.items()},  # type: ignore[attr-defined]
+        patient_states={k: v.state for k, v in patients.items() if isinstance(v, Patient)},
         prescribers={k: v for k, v in prescribers.items()
                      if isinstance(v, Prescriber) and v.clinic_id == clinic.id},
         products={k: v for k, v in owned("product", {ln.product_id for ln in lines}).items()
@@ -383,13 +385,14 @@ def checkout(deps: Deps, ctx: Context, user_id: str, cart_id: str, payment_metho
     def place() -> tuple[str, int | None, bool]:  # invoice id, attempt to report, whether to charge
         previous = claimed_resource(deps, keyed)
         if previous is not None:
-            invoice_id, number = previous.rsplit("#", 1)
-            return invoice_id, int(number), False
+            claimed_invoice, claimed_attempt = previous.rsplit("#", 1)
+            return claimed_invoice, int(claimed_attempt) or None, False
         loaded = _cart(deps, ctx, clinic, cart_id)
         cart: Cart = loaded.state
         batch = deps.batch(ctx)
         if cart.checked_out is not None:
             invoice: Invoice = load_owned(deps.store, ctx, "invoice", cart.checked_out.invoice_id).state
+            # Already placed: an open invoice is charged again, a paid one is simply reported.
             number = len(invoice.attempts) + (1 if invoice.status == "OPEN" else 0)
             claim(batch, keyed, "payment_attempt", f"{invoice.id}#{number}")
             deps.commit(batch)
