@@ -11,7 +11,7 @@ from datetime import datetime
 
 from domain.catalog import Product
 from domain.events import Fact
-from domain.invoices import Invoice, InvoiceIssued
+from domain.invoices import InvoiceIssued
 from domain.orders import Order, OrderLine, OrderPlaced, RefillOpened
 from domain.parties import Patient
 from domain.status import REFILL_ELIGIBLE_STATUSES, order_status
@@ -78,11 +78,20 @@ def eligibility_for_request(order: Order, patient: Patient, product: Product | N
     return reasons
 
 
-def open_unpaid_refill(order: Order, product_id: str, invoices: Mapping[str, Invoice]) -> str | None:
-    """The refill id of an earlier, still-open refill of this product: returned, never duplicated."""
+CLOSED_STATUSES = frozenset({"CANCELED", "REFUNDED", "REJECTED", "COMPLETED"})
+
+
+def open_refill(order: Order, product_id: str, refill_orders: Mapping[str, Order]) -> str | None:
+    """An earlier refill of this product that is still open is returned, never duplicated.
+
+    Open means unpaid (returned for payment: a retry after a decline) or paid and still on its
+    way (a double click or a second tab must not buy the same refill twice). Once it is
+    delivered, canceled, refunded or rejected a new refill may be requested.
+    """
     for refill in reversed(order.refills):
-        invoice = invoices.get(refill.invoice_id)
-        if refill.product_id == product_id and invoice is not None and invoice.status == "OPEN":
+        refill_order = refill_orders.get(refill.refill_order_id)
+        if refill.product_id == product_id and refill_order is not None \
+                and order_status(refill_order) not in CLOSED_STATUSES:
             return refill.refill_id
     return None
 

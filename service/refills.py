@@ -38,8 +38,8 @@ def current_products(deps: Deps, ctx: Context, order: Order) -> dict[str, Produc
     return {p.state.id: p.state for p in found if p is not None and p.organization_id == ctx.organization_id}
 
 
-def refill_invoices(deps: Deps, order: Order) -> dict[str, Invoice]:
-    return {r.invoice_id: load(deps.store, "invoice", r.invoice_id).state for r in order.refills}
+def refill_orders(deps: Deps, order: Order) -> dict[str, Order]:
+    return {r.refill_order_id: load(deps.store, "order", r.refill_order_id).state for r in order.refills}
 
 
 def request_refill(deps: Deps, ctx: Context, patient_id: str, order_id: str, product_id: str,
@@ -49,10 +49,11 @@ def request_refill(deps: Deps, ctx: Context, patient_id: str, order_id: str, pro
                              "payment_method_id": payment_method_id})
     patient = get_patient(deps, ctx, patient_id)
 
-    def create_or_find() -> tuple[str, bool]:
+    def create_or_find() -> tuple[str, bool, bool]:
+        """(refill id, created now, replay of an earlier request with this key)."""
         previous = claimed_resource(deps, keyed)
         if previous is not None:
-            return previous, False
+            return previous, False, True
         original = load_owned(deps.store, ctx, "order", order_id)
         if original.state.patient_id != patient_id:
             raise NotFound("No such order.")  # another patient's order: never hint it exists
@@ -64,12 +65,12 @@ def request_refill(deps: Deps, ctx: Context, patient_id: str, order_id: str, pro
         if reasons:
             raise NotEligible("This order cannot be refilled: " + " ".join(
                 refills.REASON_TEXT[r] for r in reasons), reasons=tuple(reasons))
-        existing = refills.open_unpaid_refill(original.state, product_id, refill_invoices(deps, original.state))
+        existing = refills.open_refill(original.state, product_id, refill_orders(deps, original.state))
         batch = deps.batch(ctx)
         if existing is not None:
             claim(batch, keyed, "refill", existing)
             deps.commit(batch)
-            return existing, False
+            return existing, False, False
         assert product is not None
         ids = RefillIds(refill_id=deps.new_id(), order_id=deps.new_id(), order_number="",
                         invoice_id=deps.new_id())
@@ -82,12 +83,13 @@ def request_refill(deps: Deps, ctx: Context, patient_id: str, order_id: str, pro
         batch.extend(original, decision.original)
         claim(batch, keyed, "refill", ids.refill_id)
         deps.commit(batch)
-        return ids.refill_id, True
+        return ids.refill_id, True, False
 
-    refill_id, created = retry_on_conflict(create_or_find)
+    refill_id, created, replayed = retry_on_conflict(create_or_find)
     refill = load(deps.store, "refill", refill_id).state
     invoice = load(deps.store, "invoice", refill.requested.invoice_id).state
-    if invoice.status == "OPEN" and _no_attempt_in_flight(invoice):
+    # A replayed key gets the first answer back; only a new request may charge.
+    if not replayed and invoice.status == "OPEN" and _no_attempt_in_flight(invoice):
         method = patient.method(payment_method_id)
         assert method is not None
         charge_invoice(deps, ctx, invoice.id, method, refill_id=refill_id)
