@@ -237,6 +237,10 @@ def _drafts(cart: Cart) -> list[LineDraft]:
             for ln in cart.lines.values()]
 
 
+def cart_world(deps: Deps, ctx: Context, clinic: Clinic, cart: Cart) -> CartWorld:
+    return _world(deps, ctx, clinic, _drafts(cart))
+
+
 def _view(deps: Deps, ctx: Context, clinic: Clinic, cart: Cart) -> CartView:
     world = _world(deps, ctx, clinic, _drafts(cart))
     prices = price_cart(cart, world)

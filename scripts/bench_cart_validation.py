@@ -1,0 +1,137 @@
+"""How long validating a 500-line clinic cart takes, on a SQLite ledger in a temporary directory.
+
+Prints three medians: the pure rule over loaded data, the service call that loads every patient,
+prescriber, product and pharmacy the lines name and validates (what `POST /clinic/carts/{id}/validate`
+does, less the one recorded event), and the full call that also records `CartValidated`.
+Usage: .venv/bin/python scripts/bench_cart_validation.py [--lines 500] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.eventstore import LedgerStore
+from adapters.payments.fake import FakeGateway
+from domain.clinic.cart import LineDraft
+from domain.clinic.validation import validate_cart
+from domain.events import Actor
+from service import catalog, clinic
+from service.deps import Deps
+from service.unit import Context, load
+
+LIMIT_MS = 200.0
+STATES = ["TX", "CA", "NY", "FL", "WA"]
+SIGS = [
+    "Inject 0.25 mg subcutaneously once weekly",
+    "Inject 10 units SC every 7 days",
+    "Take 1 tablet by mouth every 8 hours as needed for nausea",
+    "Use as directed",
+]
+
+
+def median_ms(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def build(deps: Deps, staff: Context, n: int) -> tuple[Context, str, str]:
+    catalog.configure_organization(deps, staff, "Bench", "fake")
+    products = [
+        catalog.add_product(
+            deps,
+            staff,
+            sku=f"SKU-{i}",
+            name=f"Med {i}",
+            price_cents=0,
+            currency="usd",
+            active=True,
+            kind="medication",
+            requires_intake=False,
+            medical_review=None,
+            pharmacy=None,
+        ).id
+        for i in range(5)
+    ]
+    pharmacies = [
+        clinic.register_pharmacy(deps, staff, f"Pharmacy {i}", "belmar", STATES, 1500).id for i in range(3)
+    ]
+    for ph in pharmacies:
+        for p in products:
+            clinic.set_offering(
+                deps,
+                staff,
+                ph,
+                p,
+                strength="10 mg/mL",
+                vial_price_cents=5000,
+                fee_cents=300,
+                turnaround_days=3,
+                on_hand=400,
+            )
+    clinic_id = clinic.register_clinic(deps, staff, "Bench Clinic").id
+    user = clinic.register_clinic_user(deps, staff, clinic_id, "U", "u@example.test").id
+    prescribers = [
+        clinic.register_prescriber(deps, staff, clinic_id, f"Dr {i}", npi, STATES[: 3 + i]).id
+        for i, npi in enumerate(["1234567893", "1245319599", "1679576722"])
+    ]
+    drafts = []
+    for i in range(n):
+        patient = catalog.register_patient(
+            deps, staff, name=f"P{i}", email=f"p{i}@example.test", state=STATES[i % 5]
+        ).id
+        clinic.enroll_patient(deps, staff, clinic_id, patient)
+        drafts.append(
+            LineDraft(patient, products[i % 5], 1 + i % 3, pharmacies[i % 3], SIGS[i % 4], prescribers[i % 3])
+        )
+    ctx = staff.as_actor(Actor(kind="clinic_user", id=user))
+    cart_id = clinic.open_cart(deps, ctx, user).cart.id
+    clinic.add_lines(deps, ctx, user, cart_id, drafts)
+    return ctx, user, cart_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = LedgerStore(
+            env={
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(Path(tmp) / "bench.sqlite"),
+            }
+        )
+        deps = Deps(store, gateways={"fake": FakeGateway()})
+        staff = Context(Actor(kind="staff", id="bench"), "org-bench", "bench", "bench")
+        ctx, user, cart_id = build(deps, staff, args.lines)
+        clinic_state = clinic.clinic_of(deps, ctx, user)
+        cart = load(store, "cart", cart_id).state
+        world = clinic.cart_world(deps, ctx, clinic_state, cart)
+        problems = validate_cart(cart, world)
+        pure = median_ms(lambda: validate_cart(cart, world), args.runs)
+        loaded = median_ms(lambda: clinic.validate_only(deps, ctx, user, cart_id), args.runs)
+        recorded = median_ms(lambda: clinic.validate(deps, ctx, user, cart_id), args.runs)
+    print(f"cart: {len(cart.lines)} lines, {len(problems)} problems found (median of {args.runs} runs)")
+    print(f"  rules only (data in memory):          {pure:7.1f} ms")
+    print(f"  service call, loading from SQLite:    {loaded:7.1f} ms")
+    print(f"  service call + CartValidated recorded: {recorded:7.1f} ms")
+    verdict = "PASS" if recorded < LIMIT_MS else "FAIL"
+    lines = len(cart.lines)
+    print(f"{verdict}: validating a {lines}-line cart takes {recorded:.1f} ms (limit {LIMIT_MS:.0f} ms)")
+    sys.exit(0 if verdict == "PASS" else 1)
+
+
+if __name__ == "__main__":
+    main()
