@@ -11,10 +11,10 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
-US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
-    "NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR".split())
-StateCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+StateCode = Literal[
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS", "KY",
+    "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH",
+    "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY", "PR"]
 
 
 class Strict(BaseModel):
@@ -50,6 +50,8 @@ class ProductIn(Strict):
 
 
 class ProductPatch(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
     price_cents: Cents | None = None
     active: bool | None = None
     requires_intake: bool | None = None
