@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid5
 
 from eventsourcing.application import Application
@@ -120,7 +120,7 @@ class LedgerStore(Application[UUID]):
         return recorder.max_tracking_id(name) or 0
 
     def stream(self, aggregate_id: UUID, *, up_to_version: int | None = None) -> list[Recorded]:
-        return list(self.events.get(aggregate_id, lte=up_to_version))
+        return [cast(Recorded, e) for e in self.events.get(aggregate_id, lte=up_to_version)]
 
     def notifications(self, after: int, limit: int, topics: Sequence[str] = ()) -> Sequence[Notification]:
         return self.recorder.select_notifications(start=after, limit=limit, topics=topics,

@@ -28,7 +28,7 @@ class Principal:
 
     @property
     def actor(self) -> Actor:
-        return Actor(kind=_ACTOR_KIND[self.role], id=self.subject or self.role)  # type: ignore[arg-type]
+        return Actor(kind=_ACTOR_KIND[self.role], id=self.subject or self.role)
 
 
 class Unauthenticated(Exception):

@@ -140,9 +140,9 @@ def change_product(
         product.medical_review, product.pharmacy, product.requires_intake, product.lab
     ):
         facts.append(ProductMappingsChanged(
-            medical_review=new_review,  # type: ignore[arg-type]
-            pharmacy=new_pharmacy,  # type: ignore[arg-type]
+            medical_review=new_review,
+            pharmacy=new_pharmacy,
             requires_intake=new_intake,
-            lab=new_lab,  # type: ignore[arg-type]
+            lab=new_lab,
         ))
     return facts

@@ -50,7 +50,7 @@ def stage_order(deps: Deps, batch: Batch, patient: Patient, lines: list[OrderLin
     batch.start(order_id, OrderPlaced(
         number=deps.order_number(str(order_id)), patient_id=patient.id, invoice_id=str(invoice_id),
         lines=tuple(lines), currency=currency, source=source, source_context=source_context,
-        placed_at=batch.now, **links))  # type: ignore[arg-type]
+        placed_at=batch.now, **links))  # type: ignore[arg-type,unused-ignore]
     batch.start(invoice_id, InvoiceIssued(order_ids=(str(order_id),), amount_cents=amount,
                                           currency=currency, patient_id=patient.id))
     return str(order_id), str(invoice_id)
