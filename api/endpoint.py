@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -87,6 +88,8 @@ def endpoint(method: str, path: str, *, summary: str, roles: tuple[str, ...], ta
     def wrap(handler: Handler) -> Route:
         async def asgi(request: Request) -> Response:
             runtime: Runtime = request.app.state.runtime
+            # Ids only (order_id, invoice_id, …): every log line of this request carries them.
+            structlog.contextvars.bind_contextvars(**{k: str(v)[:64] for k, v in request.path_params.items()})
             principal = authenticate(runtime.token_secret, request.headers.get("authorization"))
             require(principal, roles)
             parsed_body = await _parse_body(request, body) if body is not None else None
