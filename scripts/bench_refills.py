@@ -24,20 +24,14 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.dburl import libpq_conninfo, parse_database_url  # noqa: E402
-from adapters.eventstore import LedgerStore  # noqa: E402
-from adapters.payments.fake import FakeGateway  # noqa: E402
-from adapters.sandbox.runner import serve_in_thread  # noqa: E402
-from api.app import create_app  # noqa: E402
-from api.auth import issue_token  # noqa: E402
-from domain.catalog import ProductAdded  # noqa: E402
-from domain.events import Actor, Meta, Recorded  # noqa: E402
-from domain.orders import OrderCharged  # noqa: E402
-from ledger.bootstrap import Wiring, build_runtime  # noqa: E402
-from service import catalog, orders  # noqa: E402
-from service.unit import Context  # noqa: E402
-from tests.support.app import ORG, ledger_settings  # noqa: E402
-from tests.support.postgres import fresh_database  # noqa: E402
+from adapters.dburl import libpq_conninfo, parse_database_url
+from adapters.eventstore import LedgerStore
+from api.auth import issue_token
+from domain.catalog import ProductAdded
+from domain.events import Actor, Meta, Recorded
+from tests.support.postgres import fresh_database
+
+ORG = "org_bench"
 
 
 def raw_transactions(conninfo: str, n: int, rows: int, concurrency: int) -> float:
@@ -74,42 +68,67 @@ def store_appends(store: LedgerStore, n: int, batch: int) -> float:
 
 
 def refill_requests(url: str, requests: int, concurrency: int) -> tuple[float, float, float]:
-    settings = ledger_settings(Path(tempfile.mkdtemp()), url)
-    runtime = build_runtime(settings, Wiring(gateways={"fake": FakeGateway()}))
-    deps = runtime.deps
-    ctx = Context(Actor(kind="system", id="bench"), ORG, "bench", "bench")
-    product = catalog.add_product(deps, ctx, sku="SEMA", name="Semaglutide", price_cents=29900, currency="usd",
-                                  active=True, kind="medication", requires_intake=True, medical_review=None,
-                                  pharmacy=None)
-    patient = catalog.register_patient(deps, ctx, name="Bench", email="b@example.com", state="TX")
-    patient, card = catalog.save_payment_method(deps, ctx, patient.id, gateway="fake", token="pm_card_visa",
-                                                label=None)
-    originals = []
-    for _ in range(requests):
-        placed = orders.place_order(deps, ctx, patient.id, [(product.id, 1)])
-        batch = deps.batch(ctx)  # mark paid directly: the benchmark measures refills, not set-up
-        from service.unit import load
+    """Refill requests against `ledger serve` in its own process (as deployed), over loopback."""
+    import os
+    import socket
+    import subprocess
 
-        batch.extend(load(deps.store, "order", placed.order.id), OrderCharged(
-            invoice_id=placed.invoice.id, charged_at=datetime.now(UTC)))
-        deps.commit(batch)
-        originals.append(placed.order.id)
-    token = issue_token(runtime.token_secret, role="patient", subject=patient.id, organization_id=ORG,
-                        now=datetime.now(UTC))
-    latencies: list[float] = []
-    with serve_in_thread(create_app(runtime)) as server, httpx.Client(
-            base_url=server.url, timeout=60, limits=httpx.Limits(max_connections=concurrency)) as http:
-        def one(order_id: str) -> None:
-            t = time.perf_counter()
-            r = http.post(f"/orders/{order_id}/refills", json={"product_id": product.id, "payment_method_id": card},
-                          headers={"Authorization": f"Bearer {token}", "Idempotency-Key": order_id})
-            latencies.append(time.perf_counter() - t)
-            assert r.status_code == 201, r.text
+    var = Path(tempfile.mkdtemp())
+    secret = "bench-secret-" + "x" * 24
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": url, "LEDGER_VAR_DIR": str(var), "LEDGER_SECRET": secret,
+           "LEDGER_ORGANIZATION_ID": ORG, "LEDGER_LOG_LEVEL": "WARNING", "LEDGER_LOG_JSON": "true"}
+    server = subprocess.Popen([str(Path(sys.executable).with_name("ledger")), "serve", "--port", str(port),
+                               "--no-demo"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        now = datetime.now(UTC)
+        staff = {"Authorization": f"Bearer {issue_token(secret, role='staff', subject=None, organization_id=ORG, now=now)}"}
+        with httpx.Client(base_url=base, timeout=60, limits=httpx.Limits(max_connections=concurrency)) as http:
+            product = http.post("/products", headers=staff, json={
+                "sku": "SEMA", "name": "Semaglutide", "price_cents": 29900, "kind": "medication",
+                "requires_intake": True}).json()
+            patient = http.post("/patients", headers=staff, json={
+                "name": "Bench", "email": "b@example.com", "state": "TX"}).json()
+            card = http.post(f"/patients/{patient['id']}/payment-methods", headers=staff,
+                             json={"gateway": "fake", "token": "pm_card_visa"}).json()["id"]
 
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(one, originals))
-        elapsed = time.perf_counter() - started
+            def original(_: int) -> str:
+                placed = http.post("/orders", headers=staff, json={
+                    "patient_id": patient["id"], "lines": [{"product_id": product["id"], "quantity": 1}]}).json()
+                http.post(f"/invoices/{placed['invoice']['id']}/payments", headers=staff,
+                          json={"payment_method_id": card})
+                return str(placed["order"]["id"])
+
+            with ThreadPoolExecutor(concurrency) as pool:
+                originals = list(pool.map(original, range(requests)))
+            patient_auth = {"Authorization": "Bearer " + issue_token(
+                secret, role="patient", subject=patient["id"], organization_id=ORG, now=now)}
+            latencies: list[float] = []
+
+            def one(order_id: str) -> None:
+                t = time.perf_counter()
+                r = http.post(f"/orders/{order_id}/refills",
+                              json={"product_id": product["id"], "payment_method_id": card},
+                              headers={**patient_auth, "Idempotency-Key": order_id})
+                latencies.append(time.perf_counter() - t)
+                assert r.status_code == 201, r.text
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(concurrency) as pool:
+                list(pool.map(one, originals))
+            elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
     latencies.sort()
     return requests / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99) - 1] * 1000
 
