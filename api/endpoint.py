@@ -79,9 +79,18 @@ REGISTRY: list[EndpointSpec] = []
 Handler = Callable[[Call], Reply]
 
 
-def endpoint(method: str, path: str, *, summary: str, roles: tuple[str, ...], tag: str,
-             responses: dict[int, type[BaseModel]], body: type[BaseModel] | None = None,
-             query: type[BaseModel] | None = None, headers: tuple[str, ...] = ()) -> Callable[[Handler], Route]:
+def endpoint(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    roles: tuple[str, ...],
+    tag: str,
+    responses: dict[int, type[BaseModel]],
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    headers: tuple[str, ...] = (),
+) -> Callable[[Handler], Route]:
     spec = EndpointSpec(method, path, summary, roles, body, query, responses, tag, headers)
     REGISTRY.append(spec)
 
@@ -103,8 +112,9 @@ def endpoint(method: str, path: str, *, summary: str, roles: tuple[str, ...], ta
                     return validation_problem(exc, "query")
             call = Call(request, runtime, principal, parsed_body, parsed_query)
             reply = await run_in_threadpool(handler, call)
-            return JSONResponse(reply.body.model_dump(mode="json"), status_code=reply.status,
-                                headers=reply.headers or None)
+            return JSONResponse(
+                reply.body.model_dump(mode="json"), status_code=reply.status, headers=reply.headers or None
+            )
 
         return Route(path, asgi, methods=[method], name=handler.__name__)
 
@@ -116,11 +126,13 @@ async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel | R
     try:
         data = json.loads(raw or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "Malformed JSON", "The request body is not valid JSON.",
-                       reasons=("MALFORMED_JSON",)) from None
+        raise ApiError(
+            400, "Malformed JSON", "The request body is not valid JSON.", reasons=("MALFORMED_JSON",)
+        ) from None
     if not isinstance(data, dict):
-        raise ApiError(400, "Malformed JSON", "The request body must be a JSON object.",
-                       reasons=("MALFORMED_JSON",))
+        raise ApiError(
+            400, "Malformed JSON", "The request body must be a JSON object.", reasons=("MALFORMED_JSON",)
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -31,8 +31,15 @@ class Problem(BaseModel):
 class ApiError(Exception):
     """An error raised by a route itself (bad header, declined payment, …)."""
 
-    def __init__(self, status: int, title: str, detail: str, *, reasons: tuple[str, ...] = (),
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        reasons: tuple[str, ...] = (),
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail, self.reasons = status, title, detail, reasons
         self.extra = extra or {}
@@ -50,15 +57,33 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
 
 
 # Handled by Starlette's exception middleware (not the server-error one, which re-raises).
-KNOWN_ERRORS: tuple[type[Exception], ...] = (ApiError, ValidationError, DomainError, Unauthenticated, Forbidden,
-                                              GatewayUnavailable)
+KNOWN_ERRORS: tuple[type[Exception], ...] = (
+    ApiError,
+    ValidationError,
+    DomainError,
+    Unauthenticated,
+    Forbidden,
+    GatewayUnavailable,
+)
 
 
-def problem(status: int, title: str, detail: str, *, reasons: tuple[str, ...] | list[str] = (),
-            errors: list[FieldError] | None = None, extra: dict[str, Any] | None = None) -> JSONResponse:
-    body = Problem(type=f"https://refill-ledger.dev/problems/{title.lower().replace(' ', '-')}",
-                   title=title, status=status, detail=detail, reasons=list(reasons),
-                   errors=errors or []).model_dump()
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    reasons: tuple[str, ...] | list[str] = (),
+    errors: list[FieldError] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        type=f"https://refill-ledger.dev/problems/{title.lower().replace(' ', '-')}",
+        title=title,
+        status=status,
+        detail=detail,
+        reasons=list(reasons),
+        errors=errors or [],
+    ).model_dump()
     body.update(extra or {})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
@@ -73,16 +98,21 @@ def from_exception(exc: Exception) -> JSONResponse | None:
     for kind, status, title in _STATUS:
         if isinstance(exc, kind):
             reasons = exc.reasons if isinstance(exc, DomainError) else ()
-            errors = [FieldError(field=exc.field, message=exc.detail)] \
-                if isinstance(exc, InvalidCommand) and exc.field else None
+            errors = (
+                [FieldError(field=exc.field, message=exc.detail)]
+                if isinstance(exc, InvalidCommand) and exc.field
+                else None
+            )
             detail = exc.detail if isinstance(exc, DomainError) else str(exc)
             return problem(status, title, detail, reasons=reasons, errors=errors)
     return None
 
 
 def validation_problem(exc: ValidationError, where: str = "body") -> JSONResponse:
-    errors = [FieldError(field=".".join(str(p) for p in e["loc"]) or where, message=e["msg"])
-              for e in exc.errors()]
+    errors = [
+        FieldError(field=".".join(str(p) for p in e["loc"]) or where, message=e["msg"]) for e in exc.errors()
+    ]
     names = ", ".join(sorted({e.field for e in errors}))
-    return problem(422, "Invalid request", f"Invalid {where}: {names}.", reasons=("VALIDATION_FAILED",),
-                   errors=errors)
+    return problem(
+        422, "Invalid request", f"Invalid {where}: {names}.", reasons=("VALIDATION_FAILED",), errors=errors
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api import models as m
 from domain.catalog import Product
 from domain.invoices import Attempt, Invoice
 from domain.orders import Order
@@ -9,13 +10,18 @@ from domain.parties import Patient, SavedPaymentMethod
 from domain.refills import Refill
 from domain.status import explain_status, order_status
 from domain.subscriptions import Subscription
-from api import models as m
 
 
 def product_out(p: Product) -> m.ProductOut:
     return m.ProductOut(
-        id=p.id, sku=p.sku, name=p.name, price_cents=p.price_cents, currency=p.currency, active=p.active,
-        kind=p.kind, requires_intake=p.requires_intake,
+        id=p.id,
+        sku=p.sku,
+        name=p.name,
+        price_cents=p.price_cents,
+        currency=p.currency,
+        active=p.active,
+        kind=p.kind,
+        requires_intake=p.requires_intake,
         medical_review=m.MedicalReviewIn(**p.medical_review.model_dump()) if p.medical_review else None,
         pharmacy=m.PharmacyIn(**p.pharmacy.model_dump()) if p.pharmacy else None,
         lab=m.LabIn(steps=list(p.lab.steps), method=p.lab.method) if p.lab else None,
@@ -23,33 +29,57 @@ def product_out(p: Product) -> m.ProductOut:
 
 
 def method_out(method: SavedPaymentMethod) -> m.PaymentMethodOut:
-    return m.PaymentMethodOut(id=method.id, gateway=method.gateway, label=method.label, brand=method.brand,
-                              last4=method.last4)
+    return m.PaymentMethodOut(
+        id=method.id, gateway=method.gateway, label=method.label, brand=method.brand, last4=method.last4
+    )
 
 
 def patient_out(p: Patient) -> m.PatientOut:
-    return m.PatientOut(id=p.id, name=p.name, email=p.email, state=p.state,
-                        payment_methods=[method_out(x) for x in p.payment_methods])
+    return m.PatientOut(
+        id=p.id,
+        name=p.name,
+        email=p.email,
+        state=p.state,
+        payment_methods=[method_out(x) for x in p.payment_methods],
+    )
 
 
 def payment_out(a: Attempt) -> m.PaymentOut:
-    return m.PaymentOut(attempt=a.number, status=a.outcome, gateway=a.gateway,
-                        payment_method_id=a.payment_method_id, decline_code=a.decline_code,
-                        gateway_error=a.message if a.outcome == "failed" else None,
-                        reference=a.gateway_reference, attempted_at=a.attempted_at)
+    return m.PaymentOut(
+        attempt=a.number,
+        status=a.outcome,
+        gateway=a.gateway,
+        payment_method_id=a.payment_method_id,
+        decline_code=a.decline_code,
+        gateway_error=a.message if a.outcome == "failed" else None,
+        reference=a.gateway_reference,
+        attempted_at=a.attempted_at,
+    )
 
 
 def invoice_out(i: Invoice) -> m.InvoiceOut:
-    return m.InvoiceOut(id=i.id, status=i.status, amount_cents=i.amount_cents, currency=i.issued.currency,
-                        order_ids=list(i.issued.order_ids), paid_at=i.paid_at,
-                        payments=[payment_out(a) for a in i.attempts])
+    return m.InvoiceOut(
+        id=i.id,
+        status=i.status,
+        amount_cents=i.amount_cents,
+        currency=i.issued.currency,
+        order_ids=list(i.issued.order_ids),
+        paid_at=i.paid_at,
+        payments=[payment_out(a) for a in i.attempts],
+    )
 
 
 def fulfillment_status(o: Order) -> str:
-    for flag, name in ((o.delivered, "delivered"), (o.shipped, "shipped"),
-                       (o.pharmacy_rejected_reason is not None, "rejected"), (o.processing, "processing"),
-                       (o.accepted, "accepted"), (o.pharmacy_submitted, "submitted"),
-                       (o.fulfillment_released, "released"), (bool(o.held_by), "held")):
+    for flag, name in (
+        (o.delivered, "delivered"),
+        (o.shipped, "shipped"),
+        (o.pharmacy_rejected_reason is not None, "rejected"),
+        (o.processing, "processing"),
+        (o.accepted, "accepted"),
+        (o.pharmacy_submitted, "submitted"),
+        (o.fulfillment_released, "released"),
+        (bool(o.held_by), "held"),
+    ):
         if flag:
             return name
     return "not_released"
@@ -59,35 +89,74 @@ def order_out(o: Order, invoice: Invoice) -> m.OrderOut:
     p = o.placed
     status = order_status(o)
     return m.OrderOut(
-        id=o.id, number=p.number, status=status, status_explanation=explain_status(status),
+        id=o.id,
+        number=p.number,
+        status=status,
+        status_explanation=explain_status(status),
         patient_id=p.patient_id,
-        lines=[m.OrderLineOut(product_id=ln.product_id, sku=ln.sku, name=ln.name, kind=ln.kind,
-                              quantity=ln.quantity, unit_price_cents=ln.unit_price_cents) for ln in p.lines],
-        currency=p.currency, total_cents=sum(ln.quantity * ln.unit_price_cents for ln in p.lines),
-        invoice=invoice_out(invoice), source=p.source, source_context=p.source_context,
-        refill_of_order_id=p.refill_of_order_id, refill_of_order_number=p.refill_of_order_number,
-        refill_product_id=p.refill_product_id, refill_original_quantity=p.refill_original_quantity,
-        subscription_id=p.subscription_id, cycle_number=p.cycle_number, placed_at=p.placed_at,
+        lines=[
+            m.OrderLineOut(
+                product_id=ln.product_id,
+                sku=ln.sku,
+                name=ln.name,
+                kind=ln.kind,
+                quantity=ln.quantity,
+                unit_price_cents=ln.unit_price_cents,
+            )
+            for ln in p.lines
+        ],
+        currency=p.currency,
+        total_cents=sum(ln.quantity * ln.unit_price_cents for ln in p.lines),
+        invoice=invoice_out(invoice),
+        source=p.source,
+        source_context=p.source_context,
+        refill_of_order_id=p.refill_of_order_id,
+        refill_of_order_number=p.refill_of_order_number,
+        refill_product_id=p.refill_product_id,
+        refill_original_quantity=p.refill_original_quantity,
+        subscription_id=p.subscription_id,
+        cycle_number=p.cycle_number,
+        placed_at=p.placed_at,
         charged_at=o.charged_at,
         intake=m.IntakeOut(required=o.requires_intake, status=o.intake_status),
         medical_review=m.MedicalReviewOut(
-            required=o.is_medication and p.source != "CLINIC_CART", status=o.medical_review_status,
-            master_id=o.master_id, blocked_reasons=list(o.blocked_reasons), error=o.medical_review_error,
-            prescribed_med_ids=list(o.rx_med_ids)),
+            required=o.is_medication and p.source != "CLINIC_CART",
+            status=o.medical_review_status,
+            master_id=o.master_id,
+            blocked_reasons=list(o.blocked_reasons),
+            error=o.medical_review_error,
+            prescribed_med_ids=list(o.rx_med_ids),
+        ),
         fulfillment=m.FulfillmentOut(
-            status=fulfillment_status(o), partner=o.fulfillment_partner, external_id=o.pharmacy_external_id,
-            carrier=o.carrier, tracking=o.tracking, held_by=list(o.held_by), error=o.pharmacy_error),
+            status=fulfillment_status(o),
+            partner=o.fulfillment_partner,
+            external_id=o.pharmacy_external_id,
+            carrier=o.carrier,
+            tracking=o.tracking,
+            held_by=list(o.held_by),
+            error=o.pharmacy_error,
+        ),
     )
 
 
 def refill_out(r: Refill) -> m.RefillOut:
     q = r.requested
-    return m.RefillOut(id=r.id, original_order_id=q.original_order_id,
-                       original_order_number=q.original_order_number, product_id=q.product_id, charge=r.charge)
+    return m.RefillOut(
+        id=r.id,
+        original_order_id=q.original_order_id,
+        original_order_number=q.original_order_number,
+        product_id=q.product_id,
+        charge=r.charge,
+    )
 
 
 def subscription_out(s: Subscription) -> m.SubscriptionOut:
     st = s.started
-    return m.SubscriptionOut(id=s.id, patient_id=st.patient_id, product_id=st.product_id,
-                             payment_method_id=st.payment_method_id, interval_days=st.interval_days,
-                             cycles={str(n): order_id for n, (order_id, _) in sorted(s.cycles.items())})
+    return m.SubscriptionOut(
+        id=s.id,
+        patient_id=st.patient_id,
+        product_id=st.product_id,
+        payment_method_id=st.payment_method_id,
+        interval_days=st.interval_days,
+        cycles={str(n): order_id for n, (order_id, _) in sorted(s.cycles.items())},
+    )

@@ -16,7 +16,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-ActorKind = Literal["patient", "staff", "clinic_user", "cs", "ops", "compliance", "service", "policy", "webhook", "system"]
+ActorKind = Literal[
+    "patient", "staff", "clinic_user", "cs", "ops", "compliance", "service", "policy", "webhook", "system"
+]
 
 
 class Actor(BaseModel):

@@ -31,7 +31,9 @@ REASON_TEXT: dict[str, str] = {
     PRODUCT_NOT_ON_ORDER: "The selected product is not on the original order.",
     PRODUCT_INACTIVE: "The product is no longer active.",
     NO_SAVED_PAYMENT_METHOD: "The patient has no saved payment method for the active gateway.",
-    PAYMENT_METHOD_NOT_USABLE: "The chosen payment method is not the patient's own or not of the active gateway.",
+    PAYMENT_METHOD_NOT_USABLE: (
+        "The chosen payment method is not the patient's own or not of the active gateway."
+    ),
 }
 
 
@@ -55,8 +57,9 @@ def refillable_products(order: Order, products: Mapping[str, Product]) -> list[P
     return [p for p in found if p is not None and p.active]
 
 
-def eligibility_for_listing(order: Order, patient: Patient, products: Mapping[str, Product],
-                            active_gateway: str) -> list[str]:
+def eligibility_for_listing(
+    order: Order, patient: Patient, products: Mapping[str, Product], active_gateway: str
+) -> list[str]:
     """Why the portal shows no refill button (empty list: it shows one)."""
     reasons = order_level_reasons(order, patient, active_gateway)
     if not refillable_products(order, products):
@@ -64,8 +67,14 @@ def eligibility_for_listing(order: Order, patient: Patient, products: Mapping[st
     return reasons
 
 
-def eligibility_for_request(order: Order, patient: Patient, product: Product | None, product_id: str,
-                            payment_method_id: str, active_gateway: str) -> list[str]:
+def eligibility_for_request(
+    order: Order,
+    patient: Patient,
+    product: Product | None,
+    product_id: str,
+    payment_method_id: str,
+    active_gateway: str,
+) -> list[str]:
     """All six rules for one concrete request."""
     reasons = order_level_reasons(order, patient, active_gateway)
     if order.line_for(product_id) is None:
@@ -90,8 +99,11 @@ def open_refill(order: Order, product_id: str, refill_orders: Mapping[str, Order
     """
     for refill in reversed(order.refills):
         refill_order = refill_orders.get(refill.refill_order_id)
-        if refill.product_id == product_id and refill_order is not None \
-                and order_status(refill_order) not in CLOSED_STATUSES:
+        if (
+            refill.product_id == product_id
+            and refill_order is not None
+            and order_status(refill_order) not in CLOSED_STATUSES
+        ):
             return refill.refill_id
     return None
 
@@ -163,30 +175,64 @@ class RefillDecision:
     original: RefillOpened
 
 
-def request_refill(original: Order, product: Product, patient: Patient, payment_method_id: str,
-                   ids: RefillIds, idempotency_key: str | None, now: datetime) -> RefillDecision:
+def request_refill(
+    original: Order,
+    product: Product,
+    patient: Patient,
+    payment_method_id: str,
+    ids: RefillIds,
+    idempotency_key: str | None,
+    now: datetime,
+) -> RefillDecision:
     """Decide a refill: a new order of quantity 1 at the product's *current* price, linked back."""
     original_line = original.line_for(product.id)
     assert original_line is not None  # eligibility checked PRODUCT_NOT_ON_ORDER first
     line = OrderLine(
-        product_id=product.id, sku=product.sku, name=product.name, kind=product.kind, quantity=1,
-        unit_price_cents=product.price_cents, requires_intake=product.requires_intake, lab=product.lab,
+        product_id=product.id,
+        sku=product.sku,
+        name=product.name,
+        kind=product.kind,
+        quantity=1,
+        unit_price_cents=product.price_cents,
+        requires_intake=product.requires_intake,
+        lab=product.lab,
     )
     order = OrderPlaced(
-        number=ids.order_number, patient_id=patient.id, invoice_id=ids.invoice_id, lines=(line,),
-        currency=product.currency, source="PATIENT_PORTAL", source_context="PATIENT_REFILL",
-        placed_at=now, refill_of_order_id=original.id, refill_of_order_number=original.number,
-        refill_product_id=product.id, refill_original_quantity=original_line.quantity,
+        number=ids.order_number,
+        patient_id=patient.id,
+        invoice_id=ids.invoice_id,
+        lines=(line,),
+        currency=product.currency,
+        source="PATIENT_PORTAL",
+        source_context="PATIENT_REFILL",
+        placed_at=now,
+        refill_of_order_id=original.id,
+        refill_of_order_number=original.number,
+        refill_product_id=product.id,
+        refill_original_quantity=original_line.quantity,
     )
-    invoice = InvoiceIssued(order_ids=(ids.order_id,), amount_cents=product.price_cents,
-                            currency=product.currency, patient_id=patient.id)
+    invoice = InvoiceIssued(
+        order_ids=(ids.order_id,),
+        amount_cents=product.price_cents,
+        currency=product.currency,
+        patient_id=patient.id,
+    )
     refill = RefillRequested(
-        patient_id=patient.id, original_order_id=original.id, original_order_number=original.number,
-        product_id=product.id, payment_method_id=payment_method_id, refill_order_id=ids.order_id,
-        refill_order_number=ids.order_number, invoice_id=ids.invoice_id,
+        patient_id=patient.id,
+        original_order_id=original.id,
+        original_order_number=original.number,
+        product_id=product.id,
+        payment_method_id=payment_method_id,
+        refill_order_id=ids.order_id,
+        refill_order_number=ids.order_number,
+        invoice_id=ids.invoice_id,
         idempotency_key=idempotency_key,
     )
-    opened = RefillOpened(refill_id=ids.refill_id, refill_order_id=ids.order_id,
-                          refill_order_number=ids.order_number, product_id=product.id,
-                          invoice_id=ids.invoice_id)
+    opened = RefillOpened(
+        refill_id=ids.refill_id,
+        refill_order_id=ids.order_id,
+        refill_order_number=ids.order_number,
+        product_id=product.id,
+        invoice_id=ids.invoice_id,
+    )
     return RefillDecision(refill=refill, order=order, invoice=invoice, original=opened)

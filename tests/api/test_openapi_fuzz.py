@@ -28,11 +28,29 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 def test_fuzzing_the_served_schema_finds_no_5xx_and_no_off_schema_response(tmp_path: Path, role: str) -> None:
     runtime = build_runtime(ledger_settings(tmp_path))
     seed(runtime, ORG)
-    token = issue_token(runtime.token_secret, role=role, subject=None, organization_id=ORG, now=datetime.now(UTC))
+    token = issue_token(
+        runtime.token_secret, role=role, subject=None, organization_id=ORG, now=datetime.now(UTC)
+    )
     with serve_in_thread(create_app(runtime)) as server:
-        result = subprocess.run(  # noqa: S603 - fixed argv, our own server on loopback
-            [str(Path(sys.executable).with_name("schemathesis")), "run", f"{server.url}/openapi.json",
-             "-H", f"Authorization: Bearer {token}", "--max-examples", "25", "--seed", "20261122",
-             "--checks", CHECKS, "--request-timeout", "20"],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("schemathesis")),
+                "run",
+                f"{server.url}/openapi.json",
+                "-H",
+                f"Authorization: Bearer {token}",
+                "--max-examples",
+                "25",
+                "--seed",
+                "20261122",
+                "--checks",
+                CHECKS,
+                "--request-timeout",
+                "20",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+        )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -9,11 +9,23 @@ import pytest
 from tests.support.app import Ledger
 
 
-def refill(ledger: Ledger, patient: dict[str, Any], order_id: str, product_id: str, card: str,
-           key: str | None = "k-1") -> Any:
+def refill(
+    ledger: Ledger,
+    patient: dict[str, Any],
+    order_id: str,
+    product_id: str,
+    card: str,
+    key: str | None = "k-1",
+) -> Any:
     headers = {"Idempotency-Key": key} if key else {}
-    return ledger.call("POST", f"/orders/{order_id}/refills", "patient", patient["id"],
-                       json={"product_id": product_id, "payment_method_id": card}, headers=headers)
+    return ledger.call(
+        "POST",
+        f"/orders/{order_id}/refills",
+        "patient",
+        patient["id"],
+        json={"product_id": product_id, "payment_method_id": card},
+        headers=headers,
+    )
 
 
 def listing_block(ledger: Ledger, patient: dict[str, Any], order_id: str) -> dict[str, Any]:
@@ -38,7 +50,9 @@ def test_paid_refill_creates_linked_order_at_current_price(ledger: Ledger) -> No
     assert order["refill_of_order_number"] == original["number"]
     assert order["refill_product_id"] == product["id"]
     assert order["refill_original_quantity"] == 3
-    assert [(ln["quantity"], ln["unit_price_cents"]) for ln in order["lines"]] == [(1, product["price_cents"])]
+    assert [(ln["quantity"], ln["unit_price_cents"]) for ln in order["lines"]] == [
+        (1, product["price_cents"])
+    ]
     assert body["invoice"]["status"] == "PAID" and body["invoice"]["amount_cents"] == product["price_cents"]
     assert body["payment"]["status"] == "succeeded"
     assert order["charged_at"] is not None
@@ -103,7 +117,9 @@ def test_declined_charge_keeps_order_and_invoice_then_good_card_pays(ledger: Led
     assert retried.json()["invoice"]["status"] == "PAID"
     assert retried.json()["created"] is False
 
-    orders = ledger.call("GET", f"/patients/{patient['id']}/orders", "patient", patient["id"]).json()["orders"]
+    orders = ledger.call("GET", f"/patients/{patient['id']}/orders", "patient", patient["id"]).json()[
+        "orders"
+    ]
     refills = [o for o in orders if o["source_context"] == "PATIENT_REFILL"]
     assert [o["id"] for o in refills] == [refill_order["id"]]
 
@@ -115,16 +131,33 @@ def test_paying_the_declined_refill_invoice_directly(ledger: Ledger) -> None:
     original = ledger.paid_order(patient, [(product["id"], 1)])
     declined = refill(ledger, patient, original["id"], product["id"], failing).json()
 
-    r = ledger.call("POST", f"/invoices/{declined['invoice']['id']}/payments", "patient", patient["id"],
-                    json={"payment_method_id": good}, headers={"Idempotency-Key": "pay-1"})
+    r = ledger.call(
+        "POST",
+        f"/invoices/{declined['invoice']['id']}/payments",
+        "patient",
+        patient["id"],
+        json={"payment_method_id": good},
+        headers={"Idempotency-Key": "pay-1"},
+    )
 
     assert r.status_code == 200, r.text
     assert r.json()["invoice"]["status"] == "PAID" and r.json()["payment"]["status"] == "succeeded"
-    replay = ledger.call("POST", f"/invoices/{declined['invoice']['id']}/payments", "patient", patient["id"],
-                         json={"payment_method_id": good}, headers={"Idempotency-Key": "pay-1"})
+    replay = ledger.call(
+        "POST",
+        f"/invoices/{declined['invoice']['id']}/payments",
+        "patient",
+        patient["id"],
+        json={"payment_method_id": good},
+        headers={"Idempotency-Key": "pay-1"},
+    )
     assert replay.status_code == 200 and replay.json()["payment"]["attempt"] == r.json()["payment"]["attempt"]
-    again = ledger.call("POST", f"/invoices/{declined['invoice']['id']}/payments", "patient", patient["id"],
-                        json={"payment_method_id": good})
+    again = ledger.call(
+        "POST",
+        f"/invoices/{declined['invoice']['id']}/payments",
+        "patient",
+        patient["id"],
+        json={"payment_method_id": good},
+    )
     assert again.status_code == 409 and "INVOICE_ALREADY_PAID" in again.json()["reasons"]
     order = ledger.call("GET", f"/orders/{declined['refill_order']['id']}", "patient", patient["id"]).json()
     assert order["charged_at"] is not None and order["status"] == "AWAITING_SCRIPT"
@@ -135,7 +168,9 @@ def test_idempotency_key_reused_with_another_body_is_409(sqlite_ledger: Ledger) 
     a, b = ledger.product(sku="A"), ledger.product(sku="B")
     patient = ledger.patient()
     original = ledger.paid_order(patient, [(a["id"], 1), (b["id"], 1)])
-    assert refill(ledger, patient, original["id"], a["id"], patient["cards"][0], key="same").status_code == 201
+    assert (
+        refill(ledger, patient, original["id"], a["id"], patient["cards"][0], key="same").status_code == 201
+    )
     r = refill(ledger, patient, original["id"], b["id"], patient["cards"][0], key="same")
     assert r.status_code == 409 and "IDEMPOTENCY_KEY_REUSED" in r.json()["reasons"]
 
@@ -154,8 +189,13 @@ def test_paid_refill_replayed_with_same_key_returns_same_refill(sqlite_ledger: L
 
 @pytest.mark.parametrize("role", ["staff", "cs", "ops", "service", "compliance", "clinic"])
 def test_only_patients_request_refills(sqlite_ledger: Ledger, role: str) -> None:
-    r = sqlite_ledger.call("POST", "/orders/x/refills", role, "someone" if role == "clinic" else None,
-                           json={"product_id": "p", "payment_method_id": "m"})
+    r = sqlite_ledger.call(
+        "POST",
+        "/orders/x/refills",
+        role,
+        "someone" if role == "clinic" else None,
+        json={"product_id": "p", "payment_method_id": "m"},
+    )
     assert r.status_code == 403
 
 
@@ -167,8 +207,15 @@ def test_another_patients_order_invoice_and_refill_are_not_found(ledger: Ledger)
 
     assert ledger.call("GET", f"/orders/{original['id']}", **as_other).status_code == 404
     assert ledger.call("GET", f"/patients/{owner['id']}/orders", **as_other).status_code == 404
-    assert ledger.call("POST", f"/invoices/{original['invoice']['id']}/payments", **as_other,
-                       json={"payment_method_id": other["cards"][0]}).status_code == 404
+    assert (
+        ledger.call(
+            "POST",
+            f"/invoices/{original['invoice']['id']}/payments",
+            **as_other,
+            json={"payment_method_id": other["cards"][0]},
+        ).status_code
+        == 404
+    )
     r = refill(ledger, other, original["id"], product["id"], other["cards"][0])
     assert r.status_code == 404 and original["id"] not in r.text
     assert ledger.call("GET", f"/orders/{original['id']}", "patient", owner["id"]).status_code == 200
@@ -182,10 +229,16 @@ def test_tokens_missing_malformed_or_expired_get_401(sqlite_ledger: Ledger) -> N
     client = sqlite_ledger.client
     assert client.get("/orders/x").status_code == 401
     assert client.get("/orders/x", headers={"Authorization": "Bearer nonsense"}).status_code == 401
-    expired = issue_token(sqlite_ledger.runtime.token_secret, role="staff", subject=None,
-                          organization_id="org_test", now=datetime.now(UTC) - timedelta(days=2))
+    expired = issue_token(
+        sqlite_ledger.runtime.token_secret,
+        role="staff",
+        subject=None,
+        organization_id="org_test",
+        now=datetime.now(UTC) - timedelta(days=2),
+    )
     r = client.get("/orders/x", headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
-    forged = issue_token("another-secret", role="staff", subject=None, organization_id="org_test",
-                         now=datetime.now(UTC))
+    forged = issue_token(
+        "another-secret", role="staff", subject=None, organization_id="org_test", now=datetime.now(UTC)
+    )
     assert client.get("/orders/x", headers={"Authorization": f"Bearer {forged}"}).status_code == 401

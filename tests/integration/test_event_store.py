@@ -22,8 +22,9 @@ def meta() -> Meta:
 
 
 def added() -> ProductAdded:
-    return ProductAdded(sku="A", name="a", price_cents=100, currency="usd", active=True, kind="non_rx",
-                        requires_intake=False)
+    return ProductAdded(
+        sku="A", name="a", price_cents=100, currency="usd", active=True, kind="non_rx", requires_intake=False
+    )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -40,8 +41,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStor
 def test_facts_round_trip_with_their_stable_name_and_envelope(store: LedgerStore) -> None:
     pid = uuid4()
     m = meta()
-    position = store.append([Recorded(pid, 1, added(), m), Recorded(pid, 2, ProductRepriced(
-        price_cents=150, previous_price_cents=100), m)])
+    position = store.append(
+        [
+            Recorded(pid, 1, added(), m),
+            Recorded(pid, 2, ProductRepriced(price_cents=150, previous_price_cents=100), m),
+        ]
+    )
     assert position == store.last_position()
     notes = list(store.iter_notifications())
     assert [n.topic for n in notes] == ["ProductAdded", "ProductRepriced"]  # no Python paths stored
@@ -70,7 +75,9 @@ def test_racing_writers_on_one_stream_exactly_one_wins_per_version(store: Ledger
     def writer(i: int) -> None:
         barrier.wait()
         try:
-            store.append([Recorded(pid, 2, ProductRepriced(price_cents=200 + i, previous_price_cents=100), meta())])
+            store.append(
+                [Recorded(pid, 2, ProductRepriced(price_cents=200 + i, previous_price_cents=100), meta())]
+            )
             wins.append(i)
         except ConcurrentWrite:
             losses.append(i)
@@ -100,11 +107,14 @@ def test_old_versions_are_upcast_on_read(store: LedgerStore) -> None:
     pid = uuid4()
     store.append([Recorded(pid, 1, LegacyPing(amount_cents=1), meta())])
     # Rewrite the stored body as version 1 wrote it, then read it back.
-    note = list(store.iter_notifications(topics=["TestLegacyPing"]))[0]
+    note = next(iter(store.iter_notifications(topics=["TestLegacyPing"])))
     old = note.state.replace(b'"amount_cents":1', b'"amount":2.5').replace(b'"v":2', b'"v":1')
     from eventsourcing.persistence import Notification
 
-    event = decode_notification(Notification(originator_id=note.originator_id, originator_version=1,
-                                             topic=note.topic, state=old, id=note.id))
+    event = decode_notification(
+        Notification(
+            originator_id=note.originator_id, originator_version=1, topic=note.topic, state=old, id=note.id
+        )
+    )
     assert event.fact == LegacyPing(amount_cents=250)
     assert isinstance(event.originator_id, UUID)

@@ -20,14 +20,22 @@ def test_every_failed_rule_is_named() -> None:
     other = patient("someone-else")
     o = order(placed(other.id, line(p)))  # unpaid, another patient's, product inactive, no card
     reasons = refills.eligibility_for_request(o, pat, p, p.id, "pm-x", "fake")
-    assert reasons == ["ORDER_NOT_OWNED", "NOT_PAID", "STATUS_NOT_ELIGIBLE", "NO_SAVED_PAYMENT_METHOD",
-                       "PRODUCT_INACTIVE"]
+    assert reasons == [
+        "ORDER_NOT_OWNED",
+        "NOT_PAID",
+        "STATUS_NOT_ELIGIBLE",
+        "NO_SAVED_PAYMENT_METHOD",
+        "PRODUCT_INACTIVE",
+    ]
 
 
 def test_terminal_statuses_are_not_eligible() -> None:
     p, pat = product(), patient()
-    for terminal in (OrderRefunded(reason="r", amount_cents=1), OrderCanceled(reason="c"),
-                     IntakeRecorded(status="rejected")):
+    for terminal in (
+        OrderRefunded(reason="r", amount_cents=1),
+        OrderCanceled(reason="c"),
+        IntakeRecorded(status="rejected"),
+    ):
         o = order(placed(pat.id, line(p)), charged(), terminal)
         assert refills.eligibility_for_listing(o, pat, {p.id: p}, "fake") == ["STATUS_NOT_ELIGIBLE"]
 
@@ -35,10 +43,12 @@ def test_terminal_statuses_are_not_eligible() -> None:
 def test_product_must_be_on_the_order_and_the_method_of_the_active_gateway() -> None:
     on_order, elsewhere, pat = product("p1"), product("p2"), patient(gateways=("fake", "legacy"))
     o = order(placed(pat.id, line(on_order)), charged())
-    assert refills.eligibility_for_request(o, pat, elsewhere, elsewhere.id, "pm-fake", "fake") == \
-        ["PRODUCT_NOT_ON_ORDER"]
-    assert refills.eligibility_for_request(o, pat, on_order, on_order.id, "pm-legacy", "fake") == \
-        ["PAYMENT_METHOD_NOT_USABLE"]
+    assert refills.eligibility_for_request(o, pat, elsewhere, elsewhere.id, "pm-fake", "fake") == [
+        "PRODUCT_NOT_ON_ORDER"
+    ]
+    assert refills.eligibility_for_request(o, pat, on_order, on_order.id, "pm-legacy", "fake") == [
+        "PAYMENT_METHOD_NOT_USABLE"
+    ]
 
 
 def test_refill_is_one_unit_at_the_current_price_linked_to_the_original() -> None:
@@ -54,18 +64,21 @@ def test_refill_is_one_unit_at_the_current_price_linked_to_the_original() -> Non
     assert (decision.order.source, decision.order.source_context) == ("PATIENT_PORTAL", "PATIENT_REFILL")
     assert (decision.order.refill_of_order_id, decision.order.refill_of_order_number) == ("o1", "R-1001")
     assert decision.order.refill_original_quantity == 3
-    assert decision.original == RefillOpened(refill_id="r1", refill_order_id="o2", refill_order_number="R-2002",
-                                             product_id=p.id, invoice_id="inv2")
+    assert decision.original == RefillOpened(
+        refill_id="r1", refill_order_id="o2", refill_order_number="R-2002", product_id=p.id, invoice_id="inv2"
+    )
 
 
 def test_open_refill_is_returned_until_it_is_closed() -> None:
     p, pat = product(), patient()
-    opened = RefillOpened(refill_id="r1", refill_order_id="o2", refill_order_number="R-2", product_id=p.id,
-                          invoice_id="inv2")
+    opened = RefillOpened(
+        refill_id="r1", refill_order_id="o2", refill_order_number="R-2", product_id=p.id, invoice_id="inv2"
+    )
     original = order(placed(pat.id, line(p)), charged(), opened)
     unpaid_refill = order(placed(pat.id, line(p)), oid="o2")
     assert refills.open_refill(original, p.id, {"o2": unpaid_refill}) == "r1"
-    delivered = order(placed(pat.id, line(p)), charged(),
-                      OrderDelivered(vendor_event_id="e", delivered_at=at(9)), oid="o2")
+    delivered = order(
+        placed(pat.id, line(p)), charged(), OrderDelivered(vendor_event_id="e", delivered_at=at(9)), oid="o2"
+    )
     assert refills.open_refill(original, p.id, {"o2": delivered}) is None
     assert refills.open_refill(original, "another-product", {"o2": unpaid_refill}) is None
