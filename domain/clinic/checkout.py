@@ -15,6 +15,7 @@ from datetime import datetime
 
 from domain.clinic.cart import Cart, CartCheckedOut
 from domain.clinic.pricing import LandedCost, landed_cost
+from domain.clinic.routing import rx_med_id
 from domain.clinic.validation import CartNotValid, CartWorld, validate_cart
 from domain.errors import Conflict, InvalidCommand
 from domain.invoices import InvoiceIssued
@@ -85,8 +86,7 @@ def plan_checkout(cart: Cart, world: CartWorld, ids: CheckoutIds, now: datetime)
             number=number, patient_id=line.patient_id, invoice_id=ids.invoice_id, lines=(order_line,),
             currency=currency, source="CLINIC_CART", source_context="CLINIC_ORDER", placed_at=now,
             clinic_id=cart.clinic_id, cart_id=cart.id)
-        med_id = product.medical_review.med_id if product.medical_review else None
-        rx = RxWritten(master_id=f"clinic:{prescriber.npi}", med_ids=(med_id or product.id,),
+        rx = RxWritten(master_id=f"clinic:{prescriber.npi}", med_ids=(rx_med_id(product),),
                        vendor_event_id=f"clinic-rx:{order_id}", written_at=now)
         orders.append(PlannedOrder(order_id, placed, rx))
     total = cart_total(priced)

@@ -34,6 +34,9 @@ class PharmacyOfferingSet(PharmacyFact):
     fee_cents: int  # per vial: compounding / dispensing fees the pharmacy passes through
     turnaround_days: int
     active: bool = True
+    # The pharmacy's own code for it (LifeFile productCode / DispensePro ndc_or_code); None: the
+    # catalog's pharmacy mapping code, else the SKU (see `domain.clinic.routing`).
+    product_code: str | None = None
 
 
 class PharmacyStockReported(PharmacyFact):
@@ -51,6 +54,7 @@ class Offering:
     turnaround_days: int
     active: bool
     on_hand: int = 0
+    product_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ def evolve_pharmacy(state: Pharmacy | None, fact: Fact, aggregate_id: str) -> Ph
     if isinstance(fact, PharmacyOfferingSet):
         known = state.offerings.get(fact.product_id)
         offering = Offering(fact.product_id, fact.strength, fact.vial_price_cents, fact.fee_cents,
-                            fact.turnaround_days, fact.active, known.on_hand if known else 0)
+                            fact.turnaround_days, fact.active, known.on_hand if known else 0,
+                            fact.product_code)
         return replace(state, offerings={**state.offerings, fact.product_id: offering})
     if isinstance(fact, PharmacyStockReported):
         current = state.offerings.get(fact.product_id)

@@ -185,6 +185,8 @@ def test_declined_card_keeps_orders_and_a_later_checkout_pays_the_same_invoice(d
     assert {order_status(o) for o in declined.orders} == {"PENDING_PAYMENT"}
     paid = clinic.checkout(day.deps, ctx, day.user, cart_id, day.card, "k2")
     assert paid.invoice.id == declined.invoice.id
+    assert declined.created
+    assert not paid.created
     assert paid.invoice.status == "PAID"
     assert [o.id for o in paid.orders] == [o.id for o in declined.orders]
 

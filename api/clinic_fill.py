@@ -1,0 +1,169 @@
+"""Clinic routes that fill a cart faster (quickfills, reorder, pharmacy options) and the clinic's card."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from api import models as m
+from api.clinic_models import CLINIC, CartOut, Qty, Sig, cart_out, user_of
+from api.endpoint import Call, Reply, endpoint
+from api.routes_catalog import ERRORS
+from service import clinic
+
+
+class QuickfillIn(m.Strict):
+    name: m.Text
+    product_id: m.Id
+    quantity: Qty
+    pharmacy_id: m.Id
+    sig: Sig
+    prescriber_id: m.Id
+
+
+class QuickfillOut(QuickfillIn):
+    id: str
+
+
+class ApplyQuickfillIn(m.Strict):
+    patient_ids: Annotated[list[m.Id], Field(min_length=1, max_length=1000)]
+
+
+class OptionsQuery(m.Strict):
+    product_id: m.Id
+    patient_id: m.Id | None = None
+    by: Literal["cost", "turnaround"] = "cost"
+    quantity: Qty = 1
+
+
+class OptionOut(BaseModel):
+    pharmacy_id: str
+    name: str
+    strength: str
+    on_hand: int
+    turnaround_days: int
+    landed_unit_cents: int
+    line_total_cents: int
+
+
+class OptionsOut(BaseModel):
+    by: str
+    options: list[OptionOut]
+
+
+@endpoint(
+    "POST",
+    "/clinic/quickfills",
+    summary="Save a line template",
+    roles=CLINIC,
+    tag="clinic",
+    body=QuickfillIn,
+    responses={201: QuickfillOut, **ERRORS},
+)
+def save_quickfill(call: Call) -> Reply:
+    b: QuickfillIn = call.body
+    q = clinic.save_quickfill(call.runtime.deps, call.ctx(), user_of(call), **b.model_dump())
+    return Reply(
+        201,
+        QuickfillOut(
+            id=q.id,
+            name=q.name,
+            product_id=q.product_id,
+            quantity=q.quantity,
+            pharmacy_id=q.pharmacy_id,
+            sig=q.sig,
+            prescriber_id=q.prescriber_id,
+        ),
+    )
+
+
+@endpoint(
+    "POST",
+    "/clinic/carts/{cart_id}/quickfills/{quickfill_id}",
+    summary="Add a quickfill for patients",
+    roles=CLINIC,
+    tag="clinic",
+    body=ApplyQuickfillIn,
+    responses={200: CartOut, **ERRORS},
+)
+def apply_quickfill(call: Call) -> Reply:
+    view = clinic.apply_quickfill(
+        call.runtime.deps,
+        call.ctx(),
+        user_of(call),
+        call.path("cart_id"),
+        call.path("quickfill_id"),
+        list(call.body.patient_ids),
+    )
+    return Reply(200, cart_out(view))
+
+
+@endpoint(
+    "POST",
+    "/clinic/carts/{cart_id}/reorder/{order_id}",
+    summary="Put a past order's line into the cart",
+    roles=CLINIC,
+    tag="clinic",
+    responses={200: CartOut, **ERRORS},
+)
+def reorder(call: Call) -> Reply:
+    view = clinic.reorder(
+        call.runtime.deps, call.ctx(), user_of(call), call.path("cart_id"), call.path("order_id")
+    )
+    return Reply(200, cart_out(view))
+
+
+@endpoint(
+    "GET",
+    "/clinic/pharmacy-options",
+    summary="Pharmacies that can fill a line, by cost or turnaround",
+    roles=CLINIC,
+    tag="clinic",
+    query=OptionsQuery,
+    responses={200: OptionsOut, **ERRORS},
+)
+def pharmacy_options(call: Call) -> Reply:
+    q: OptionsQuery = call.query
+    found = clinic.pharmacy_options(
+        call.runtime.deps, call.ctx(), user_of(call), q.product_id, q.patient_id, q.by, q.quantity
+    )
+    return Reply(
+        200,
+        OptionsOut(
+            by=q.by,
+            options=[
+                OptionOut(
+                    pharmacy_id=o.pharmacy.id,
+                    name=o.pharmacy.name,
+                    strength=o.offering.strength,
+                    on_hand=o.offering.on_hand,
+                    turnaround_days=o.offering.turnaround_days,
+                    landed_unit_cents=o.landed.landed_unit_cents,
+                    line_total_cents=o.landed.line_total_cents,
+                )
+                for o in found
+            ],
+        ),
+    )
+
+
+@endpoint(
+    "POST",
+    "/clinic/payment-methods",
+    summary="Save a card for the caller's clinic",
+    roles=CLINIC,
+    tag="clinic",
+    body=m.PaymentMethodIn,
+    responses={201: m.Created, **ERRORS},
+)
+def save_payment_method(call: Call) -> Reply:
+    b: m.PaymentMethodIn = call.body
+    deps, ctx = call.runtime.deps, call.ctx()
+    home = clinic.clinic_of(deps, ctx, user_of(call))
+    _, method_id = clinic.save_clinic_payment_method(
+        deps, ctx, home.id, gateway=b.gateway, token=b.token, label=b.label
+    )
+    return Reply(201, m.Created(id=method_id))
+
+routes = [save_quickfill, apply_quickfill, reorder, pharmacy_options, save_payment_method]

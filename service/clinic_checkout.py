@@ -1,0 +1,96 @@
+"""One checkout for a clinic cart: one order per line and one invoice in a single commit, charged once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain.clinic.cart import Cart
+from domain.clinic.checkout import CheckoutIds, plan_checkout
+from domain.clinic.directory import Clinic
+from domain.errors import InvalidCommand, NotFound
+from domain.invoices import Attempt, Invoice
+from domain.orders import Order
+from domain.parties import SavedPaymentMethod
+from service.clinic_cart import cart_world, owned_cart
+from service.clinic_directory import clinic_of
+from service.deps import Deps, retry_on_conflict
+from service.idempotency import KeyedRequest, claim, claimed_resource
+from service.payments import charge_invoice
+from service.unit import Context, load_owned
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    cart: Cart
+    orders: list[Order]
+    invoice: Invoice
+    attempt: Attempt | None
+    created: bool  # False: an earlier checkout (or key) was returned, nothing new was placed
+
+
+def _clinic_method(deps: Deps, ctx: Context, clinic: Clinic, payment_method_id: str) -> SavedPaymentMethod:
+    method = clinic.method(payment_method_id)
+    if method is None:
+        raise NotFound("No such payment method.")
+    if method.gateway != deps.organization(ctx.organization_id).active_gateway:
+        raise InvalidCommand("The payment method is not of the organization's active gateway.",
+                             field="payment_method_id", reasons=("PAYMENT_METHOD_NOT_USABLE",))
+    return method
+
+
+def checkout(deps: Deps, ctx: Context, user_id: str, cart_id: str, payment_method_id: str,
+             idempotency_key: str | None) -> CheckoutResult:
+    """Validate, place one order per line and one invoice in a single commit, then charge once.
+
+    A declined charge leaves the orders and the invoice in place; checking the same cart out
+    again retries the payment on that invoice and never places the orders twice. A reused key
+    returns what the first request did.
+    """
+    clinic = clinic_of(deps, ctx, user_id)
+    keyed = KeyedRequest.of(f"clinic-checkout/clinic/{clinic.id}", idempotency_key,
+                            {"cart_id": cart_id, "payment_method_id": payment_method_id})
+    method = _clinic_method(deps, ctx, clinic, payment_method_id)
+
+    # -> invoice id, attempt to report, whether to charge, whether the orders were placed just now
+    def place() -> tuple[str, int | None, bool, bool]:
+        previous = claimed_resource(deps, keyed)
+        if previous is not None:
+            claimed_invoice, claimed_attempt = previous.rsplit("#", 1)
+            return claimed_invoice, int(claimed_attempt) or None, False, False
+        loaded = owned_cart(deps, ctx, clinic, cart_id)
+        cart: Cart = loaded.state
+        batch = deps.batch(ctx)
+        if cart.checked_out is not None:
+            invoice: Invoice = load_owned(deps.store, ctx, "invoice", cart.checked_out.invoice_id).state
+            # Already placed: an open invoice is charged again, a paid one is simply reported.
+            number = len(invoice.attempts) + (1 if invoice.status == "OPEN" else 0)
+            claim(batch, keyed, "payment_attempt", f"{invoice.id}#{number}")
+            deps.commit(batch)
+            return invoice.id, number or None, invoice.status == "OPEN", False
+        ids = [deps.new_id() for _ in cart.lines]
+        invoice_id = deps.new_id()
+        plan = plan_checkout(cart, cart_world(deps, ctx, clinic, cart),
+                             CheckoutIds(invoice_id, tuple(ids), tuple(deps.order_number(i) for i in ids)),
+                             batch.now)
+        for order in plan.orders:
+            batch.start(UUID(order.order_id), order.placed, order.rx)
+        batch.start(UUID(invoice_id), plan.invoice)
+        batch.extend(loaded, plan.checked_out)
+        claim(batch, keyed, "payment_attempt", f"{invoice_id}#1")
+        deps.commit(batch)
+        return invoice_id, 1, True, True
+
+    invoice_id, number, must_charge, placed = retry_on_conflict(place)
+    if must_charge:
+        number = charge_invoice(deps, ctx, invoice_id, method).attempt.number
+    return _checkout_result(deps, ctx, clinic, cart_id, invoice_id, number, created=placed)
+
+
+def _checkout_result(deps: Deps, ctx: Context, clinic: Clinic, cart_id: str, invoice_id: str,
+                     number: int | None, *, created: bool) -> CheckoutResult:
+    cart: Cart = owned_cart(deps, ctx, clinic, cart_id).state
+    invoice: Invoice = load_owned(deps.store, ctx, "invoice", invoice_id).state
+    orders = [load_owned(deps.store, ctx, "order", oid).state for oid in invoice.issued.order_ids]
+    attempt = next((a for a in invoice.attempts if a.number == number), None)
+    return CheckoutResult(cart, orders, invoice, attempt, created)

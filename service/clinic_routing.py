@@ -1,0 +1,36 @@
+"""For the fulfillment gate: load what routing a clinic order needs and ask `domain.clinic.routing`.
+
+`route_clinic_order(deps, ctx, order)` returns None for an order that is not a clinic order (route
+it by the product's catalog mapping as before), a `ClinicRoute` (partner adapter key, pharmacy
+record id, per-line product code / quantity / SIG), or `Unroutable(missing=...)` to hold on.
+"""
+
+from __future__ import annotations
+
+from domain.catalog import Product
+from domain.clinic.pharmacies import Pharmacy
+from domain.clinic.routing import ClinicRoute, Unroutable, clinic_pharmacy_id, clinic_route, is_clinic_order
+from domain.orders import Order
+from service.deps import Deps
+from service.unit import Context, try_load
+
+
+def _owned(deps: Deps, ctx: Context, aggregate_type: str, aggregate_id: str) -> object | None:
+    found = try_load(deps.store, aggregate_type, aggregate_id)
+    if found is None or found.organization_id != ctx.organization_id:
+        return None
+    state: object = found.state
+    return state
+
+
+def route_clinic_order(deps: Deps, ctx: Context, order: Order) -> ClinicRoute | Unroutable | None:
+    if not is_clinic_order(order):
+        return None
+    pharmacy_id = clinic_pharmacy_id(order)
+    pharmacy = _owned(deps, ctx, "pharmacy", pharmacy_id) if pharmacy_id else None
+    products = {}
+    for line in order.placed.lines:
+        product = _owned(deps, ctx, "product", line.product_id)
+        if isinstance(product, Product):
+            products[product.id] = product
+    return clinic_route(order, pharmacy if isinstance(pharmacy, Pharmacy) else None, products)
