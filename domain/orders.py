@@ -238,6 +238,7 @@ class Order:
     blocked_reasons: tuple[str, ...] = ()
     medical_review_error: str | None = None
     rx_med_ids: tuple[str, ...] = ()  # every medId any RX_WRITTEN named
+    submitted_med_ids: tuple[str, ...] = ()  # the medIds of the last visit sent to Beluga
     consult_outcome: str | None = None
     fulfillment_released: bool = False
     fulfillment_partner: str | None = None
@@ -304,7 +305,7 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
         case MedicalReviewSubmitted():
             return replace(state, master_id=fact.master_id, medical_review_status="submitted",
                            medical_review_attempts=fact.attempt, blocked_reasons=(),
-                           medical_review_error=None)
+                           medical_review_error=None, submitted_med_ids=fact.med_ids)
         case MedicalReviewBlocked():
             return replace(state, master_id=fact.master_id, medical_review_status="blocked",
                            medical_review_attempts=fact.attempt, blocked_reasons=fact.reasons)

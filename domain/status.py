@@ -22,6 +22,11 @@ def needs_lab(order: Order, step: str) -> bool:
     return any(line.lab is not None and step in line.lab.steps for line in order.placed.lines)
 
 
+def rx_covers_request(order: Order) -> bool:
+    """A prescription was written for what we asked Beluga for (an RX for another medId is not one)."""
+    return bool(order.rx_med_ids) and set(order.submitted_med_ids) <= set(order.rx_med_ids)
+
+
 def order_status(order: Order) -> OrderStatus:
     # Terminal facts win over everything.
     if order.canceled_reason is not None:
@@ -46,7 +51,7 @@ def order_status(order: Order) -> OrderStatus:
         return "AWAITING_REQUISITION"
     if needs_lab(order, "results") and not order.lab_results:
         return "AWAITING_RESULTS"
-    if order.is_medication and not order.rx_med_ids:
+    if order.is_medication and not rx_covers_request(order):
         return "AWAITING_SCRIPT"
     return "AWAITING_FULFILLMENT"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,7 +69,21 @@ def parse_stripe_event(
     except ValueError as exc:
         # Signed correctly but not JSON (or not UTF-8): not an event we can trust to read.
         raise InvalidWebhookSignature("signed body is not a JSON event") from exc
-    raw: dict[str, Any] = event.to_dict()
+    return _extract(event.to_dict())
+
+
+def read_verified_event(payload: bytes) -> StripeEvent:
+    """Re-read a body whose signature was verified when it was stored (a worker re-processing it)."""
+    try:
+        raw = json.loads(payload)
+    except ValueError as exc:
+        raise InvalidWebhookSignature("stored body is not a JSON event") from exc
+    if not isinstance(raw, dict):
+        raise InvalidWebhookSignature("stored body is not a JSON event")
+    return _extract(raw)
+
+
+def _extract(raw: dict[str, Any]) -> StripeEvent:
     data = raw.get("data")
     obj = data.get("object") if isinstance(data, Mapping) else None
     if not isinstance(obj, Mapping):

@@ -1,0 +1,114 @@
+"""Wiring for medical review, pharmacies, webhooks and the policy worker (called by the bootstrap)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.beluga import BelugaClient
+from adapters.pharmacy import BELMAR, DISPENSEPRO, PharmacyClient, pharmacy_client
+from adapters.sandbox.beluga_server import create_beluga_sandbox
+from adapters.sandbox.pharmacy_server import create_pharmacy_sandbox
+from adapters.sandbox.runner import RunningServer, serve_in_thread
+from api import webhooks
+from api.runtime import Runtime
+from ledger.settings import Settings
+from service.medical_review import VisitSubmitter
+from service.policies import Policies, PolicyWorker
+
+
+def build_beluga(settings: Settings) -> BelugaClient | None:
+    if not settings.beluga_url:
+        return None  # submissions are then recorded as failed, naming the missing configuration
+    return BelugaClient(settings.beluga_url, settings.beluga_api_key or "")
+
+
+def build_pharmacies(settings: Settings) -> dict[str, PharmacyClient]:
+    """Both partners behind one base URL (LifeFile and DispensePro paths differ); none when unset."""
+    if not settings.pharmacy_url:
+        return {}
+    return {
+        partner: pharmacy_client(partner, settings.pharmacy_url, settings.pharmacy_api_key or "")
+        for partner in (BELMAR, DISPENSEPRO)
+    }
+
+
+def wire_fulfillment(
+    runtime: Runtime,
+    settings: Settings,
+    *,
+    beluga: VisitSubmitter | None = None,
+    pharmacies: dict[str, PharmacyClient] | None = None,
+) -> None:
+    beluga = beluga if beluga is not None else build_beluga(settings)
+    pharmacies = pharmacies if pharmacies is not None else build_pharmacies(settings)
+    runtime.extras["organization_id"] = settings.organization_id
+    runtime.extras["beluga"] = beluga
+    runtime.extras["pharmacies"] = pharmacies
+    runtime.extras["policies"] = Policies(runtime.deps, beluga, pharmacies)
+    runtime.extras.setdefault("openapi_paths", {}).update(webhooks.OPENAPI_PATHS)
+
+
+def start_policy_worker(runtime: Runtime, poll_seconds: float = 0.5) -> PolicyWorker:
+    """Run the gate, the pharmacy submitter, medical-review auto-submit and webhook re-apply here."""
+    worker = PolicyWorker(runtime.extras["policies"], poll_seconds=poll_seconds)
+    worker.start()
+    # Shutdown hooks run in reverse: appended last, the worker stops before the store it reads closes.
+    runtime.on_shutdown.append(worker.stop)
+    return worker
+
+
+@dataclass
+class DemoVendors:
+    """Beluga and pharmacy sandboxes run in-process for `ledger serve` on a laptop."""
+
+    beluga: RunningServer
+    pharmacy: RunningServer
+
+    def stop(self) -> None:
+        self.beluga.stop()
+        self.pharmacy.stop()
+
+    def banner(self, master_hint: str = "<masterId>") -> str:
+        return "\n".join(
+            [
+                "Local vendors (in-process sandboxes; their webhooks come back to this ledger, signed):",
+                f"  Beluga:   {self.beluga.url}   visits: curl -s {self.beluga.url}/_sandbox/visits",
+                "    write the prescription: curl -s -X POST "
+                f"{self.beluga.url}/_sandbox/visits/{master_hint}/rx-written",
+                f"  Pharmacy: {self.pharmacy.url}   orders: curl -s {self.pharmacy.url}/_sandbox/orders",
+                f"    move an order on: curl -s -X POST {self.pharmacy.url}/_sandbox/orders/<orderId>/status/"
+                "accepted   (then shipped, delivered)",
+                "  A paid refill is sent to Beluga by itself once its intake is accepted "
+                '(POST /orders/<id>/intake {"status": "accepted"});',
+                "  a blocked one says why under medical_review.blocked_reasons: fix the product "
+                "(PATCH /products/<id>) and POST /orders/<id>/medical-review/retry.",
+            ]
+        )
+
+
+def start_demo_vendors(settings: Settings, host: str, port: int) -> tuple[Settings, DemoVendors | None]:
+    """On the embedded store with no vendor configured (a newcomer's laptop), start both sandboxes
+    and point the settings at them; anywhere else, change nothing."""
+    if settings.env != "local" or settings.is_postgres or settings.beluga_url or settings.pharmacy_url:
+        return settings, None
+    own = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+    beluga_key, pharmacy_key = "local-beluga-key", "local-pharmacy-key"
+    beluga = serve_in_thread(
+        create_beluga_sandbox(f"{own}/webhooks/beluga", settings.beluga_webhook_secret or "", beluga_key)
+    )
+    pharmacy = serve_in_thread(
+        create_pharmacy_sandbox(
+            lambda partner: f"{own}/webhooks/pharmacies/{partner}",
+            settings.pharmacy_webhook_secret or "",
+            pharmacy_key,
+        )
+    )
+    updated = settings.model_copy(
+        update={
+            "beluga_url": beluga.url,
+            "beluga_api_key": beluga_key,
+            "pharmacy_url": pharmacy.url,
+            "pharmacy_api_key": pharmacy_key,
+        }
+    )
+    return updated, DemoVendors(beluga, pharmacy)
