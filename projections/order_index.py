@@ -10,24 +10,37 @@ from projections.db import Cursor, ViewDatabase
 
 
 class OrderIndex:
+    """Readers query the view `order_index`; rows live in a generation table (see projections.runner)."""
+
     name = "order_index"
-    topics = ("OrderPlaced",)
+    view = "order_index"
+    topics: tuple[str, ...] = ("OrderPlaced",)
+    compare_ignores = ("position",)
+    column_names = ("order_id", "organization_id", "patient_id", "number", "source_context", "placed_at",
+                    "position")
+
+    def __init__(self, table: str = "order_index_g1") -> None:
+        self.table = table
+
+    def with_table(self, table: str) -> OrderIndex:
+        return OrderIndex(table)
 
     def schema(self) -> Sequence[str]:
+        t = self.table
         return [
-            "CREATE TABLE IF NOT EXISTS order_index ("
+            f"CREATE TABLE IF NOT EXISTS {t} ("
             " order_id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, patient_id TEXT NOT NULL,"
             " number TEXT NOT NULL, source_context TEXT NOT NULL, placed_at TEXT NOT NULL,"
             " position BIGINT NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS order_index_patient ON order_index (patient_id, placed_at)",
-            "CREATE INDEX IF NOT EXISTS order_index_number ON order_index (number)",
+            f"CREATE INDEX IF NOT EXISTS {t}_patient ON {t} (patient_id, placed_at)",
+            f"CREATE INDEX IF NOT EXISTS {t}_number ON {t} (number)",
         ]
 
     def apply(self, cursor: Cursor, event: Recorded, position: int) -> None:
         fact = event.fact
         assert isinstance(fact, OrderPlaced)
-        cursor.execute(
-            "INSERT INTO order_index (order_id, organization_id, patient_id, number, source_context,"
+        cursor.execute(  # the table name is ours, never input
+            f"INSERT INTO {self.table} (order_id, organization_id, patient_id, number, source_context,"  # noqa: S608
             " placed_at, position) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (order_id) DO NOTHING",
             (str(event.originator_id), event.meta.organization_id, fact.patient_id, fact.number,
              fact.source_context, fact.placed_at.isoformat(), position),

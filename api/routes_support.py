@@ -1,0 +1,428 @@
+"""CS, ops and replay paths of API.md: the CS view, an order's timeline and past state, stuck orders,
+projection lag and rebuilds without downtime."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from api import models as m
+from api.endpoint import Call, Reply, endpoint
+from api.problems import ApiError, Problem
+from api.views import order_out
+from domain.errors import Conflict, NotFound
+from domain.explain import explain
+from projections.cs_orders import CsOrdersProjection, cs_document
+from projections.order_status import status_counts
+from projections.runner import Projection, catch_up, is_versioned, position_of
+from projections.stuck import stuck_orders
+from projections.worker import lag_of
+from replay.history import NoSuchOrder, fold_events, order_stream
+from replay.rebuild import Progress, rebuild
+from replay.state import state_at
+from replay.support_view import complete_view
+from replay.timeline import timeline
+from service.audit import record_history_read
+
+ERRORS: dict[int, type[Problem]] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
+
+
+class Loose(BaseModel):
+    """Nested blocks whose keys are documented in API.md and domain.support; extra keys allowed."""
+
+    model_config = {"extra": "allow"}
+
+
+class EscalationOut(BaseModel):
+    code: str
+    sentence: str
+
+
+class BlockerOut(BaseModel):
+    code: str
+    reason: str
+    fix: str
+    needs_action: bool
+
+
+class CsOriginalOut(BaseModel):
+    id: str
+    number: str | None
+    paid: bool | None
+    status: str | None
+
+
+class CsRefillProductOut(BaseModel):
+    id: str
+    name: str | None
+    active: bool
+    current_price_cents: int | None
+    price_on_this_order_cents: int | None
+
+
+class CsRefillOut(BaseModel):
+    eligible: bool
+    reasons: list[str]
+    product: CsRefillProductOut | None
+    refillable_products: list[Loose]
+
+
+class CsInvoiceOut(BaseModel):
+    id: str
+    status: str
+    amount_cents: int
+    currency: str
+
+
+class CsPaymentOut(BaseModel):
+    status: str
+    gateway: str | None
+    gateway_error: str | None
+    decline_code: str | None
+    attempts: int
+
+
+class CsViewOut(BaseModel):
+    order_id: str
+    order_number: str
+    patient_id: str
+    status: str
+    status_explanation: str
+    waiting_for: list[BlockerOut]
+    source: str
+    source_context: str
+    kind_label: str
+    source_explanation: str
+    is_refill: bool
+    is_subscription_cycle: bool
+    subscription_id: str | None
+    cycle_number: int | None
+    original_order: CsOriginalOut | None
+    refill_product_id: str | None
+    refill_request: Loose | None
+    refill_orders: list[Loose]
+    refill: CsRefillOut
+    lines: list[Loose]
+    placed_at: str
+    charged_at: str | None
+    invoice: CsInvoiceOut | None
+    payment: CsPaymentOut
+    intake: Loose
+    medical_review: Loose
+    fulfillment: Loose
+    escalations: list[EscalationOut]
+
+
+class ActorOut(BaseModel):
+    kind: str
+    id: str
+
+
+class TimelineEventOut(BaseModel):
+    position: int
+    id: str
+    occurred_at: str
+    type: str
+    aggregate_type: str
+    aggregate_id: str
+    version: int
+    actor: ActorOut
+    correlation_id: str
+    causation_id: str
+    data: dict[str, Any]
+    change: dict[str, Any]
+
+
+class TimelineOut(BaseModel):
+    order_id: str
+    events: list[TimelineEventOut]
+
+
+class StateQuery(BaseModel):
+    version: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
+    at: datetime | None = None
+
+
+class StateOut(BaseModel):
+    order_id: str
+    version: int
+    latest_version: int
+    position: int
+    order: m.OrderOut
+    explanation: Loose
+
+
+class StuckQuery(BaseModel):
+    min_age_seconds: Annotated[float, Field(ge=0, le=10**9)] = 0
+    only_action: bool = False
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+
+
+class StuckOrderOut(BaseModel):
+    order_id: str
+    order_number: str
+    patient_id: str
+    status: str
+    since: str
+    age_seconds: float
+    blocking_code: str
+    blocking_reason: str
+    fix: str
+    needs_action: bool
+
+
+class StuckOut(BaseModel):
+    orders: list[StuckOrderOut]
+
+
+class RebuildStateOut(BaseModel):
+    phase: str
+    done: int
+    total: int
+    rate: float
+    eta_seconds: float | None
+    error: str | None = None
+
+
+class ProjectionOut(BaseModel):
+    name: str
+    position: int
+    head: int
+    events_behind: int
+    seconds_behind: float
+    rebuildable: bool
+    rebuild: RebuildStateOut | None
+
+
+class ProjectionsOut(BaseModel):
+    projections: list[ProjectionOut]
+
+
+def _projection(call: Call, name: str) -> Projection:
+    found = next((p for p in call.runtime.projections if p.name == name), None)
+    if found is None:
+        raise NotFound("No such projection.")
+    return found
+
+
+def _order_or_404(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except NoSuchOrder:
+        raise NotFound("No such order.") from None
+
+
+def cs_view(call: Call, order_id: str) -> dict[str, Any]:
+    store, org = call.runtime.deps.store, call.principal.organization_id
+    doc = None
+    projection = next((p for p in call.runtime.projections if p.name == "cs_orders"), None)
+    if projection is not None:
+        catch_up(store, call.runtime.views, projection)  # read your writes
+        doc = cs_document(call.runtime.views, org, order_id)
+    if doc is None:  # not (yet) projected here: compute the same document from the streams
+        order = _order_or_404(lambda: _fold_order(call, order_id))
+        doc = CsOrdersProjection(store).document(order)
+    return _order_or_404(complete_view, store, org, order_id, doc)  # type: ignore[no-any-return]
+
+
+def _fold_order(call: Call, order_id: str) -> Any:
+    return fold_events(
+        "order", order_id, order_stream(call.runtime.deps.store, call.principal.organization_id, order_id)
+    )
+
+
+@endpoint(
+    "GET",
+    "/cs/orders/{order_id}",
+    summary="The CS view of one order, with escalations",
+    roles=("cs", "ops"),
+    tag="support",
+    responses={200: CsViewOut, **ERRORS},
+)
+def get_cs_view(call: Call) -> Reply:
+    return Reply(200, CsViewOut.model_validate(cs_view(call, call.path("order_id"))))
+
+
+@endpoint(
+    "GET",
+    "/orders/{order_id}/events",
+    summary="An order's full timeline with its invoice and refills",
+    roles=("cs", "ops", "compliance"),
+    tag="support",
+    responses={200: TimelineOut, **ERRORS},
+)
+def get_timeline(call: Call) -> Reply:
+    order_id = call.path("order_id")
+    entries = _order_or_404(timeline, call.runtime.deps.store, call.principal.organization_id, order_id)
+    # Every history read is itself recorded: who, which order, when, and why (`?purpose=`).
+    record_history_read(call.runtime.deps, call.ctx(), order_id, call.request.query_params.get("purpose"))
+    events = [
+        TimelineEventOut(id=e.event_id, **{k: v for k, v in e.as_dict().items() if k != "event_id"})
+        for e in entries
+    ]
+    return Reply(200, TimelineOut(order_id=order_id, events=events))
+
+
+@endpoint(
+    "GET",
+    "/orders/{order_id}/state",
+    summary="An order as it was at a version or a time",
+    roles=("cs", "ops"),
+    tag="support",
+    query=StateQuery,
+    responses={200: StateOut, **ERRORS},
+)
+def get_state(call: Call) -> Reply:
+    q: StateQuery = call.query
+    if (q.version is None) == (q.at is None):
+        raise ApiError(
+            422, "Unprocessable Content", "Give exactly one of `version` or `at`.", reasons=("VERSION_OR_AT",)
+        )
+    at = q.at.replace(tzinfo=UTC) if q.at is not None and q.at.tzinfo is None else q.at
+    found = _order_or_404(
+        state_at,
+        call.runtime.deps.store,
+        call.principal.organization_id,
+        call.path("order_id"),
+        version=q.version,
+        at=at,
+    )
+    if found is None or found.invoice is None:
+        raise NotFound("The order did not exist yet at that point.")
+    return Reply(
+        200,
+        StateOut(
+            order_id=found.order.id,
+            version=found.version,
+            latest_version=found.latest_version,
+            position=found.position,
+            order=order_out(found.order, found.invoice),
+            explanation=Loose(**explain(found.order, found.invoice).as_dict()),
+        ),
+    )
+
+
+@endpoint(
+    "GET",
+    "/ops/stuck",
+    summary="Open orders not moving: age, blocking cause and fix",
+    roles=("ops", "cs"),
+    tag="support",
+    query=StuckQuery,
+    responses={200: StuckOut, **ERRORS},
+)
+def get_stuck(call: Call) -> Reply:
+    q: StuckQuery = call.query
+    projection = next((p for p in call.runtime.projections if p.name == "stuck_orders"), None)
+    if projection is None:
+        raise NotFound("The stuck-orders projection is not registered.")
+    catch_up(call.runtime.deps.store, call.runtime.views, projection)
+    rows = stuck_orders(
+        call.runtime.views,
+        call.principal.organization_id,
+        datetime.now(UTC),
+        min_age_seconds=q.min_age_seconds,
+        only_action=q.only_action,
+        limit=q.limit,
+    )
+    return Reply(200, StuckOut(orders=[StuckOrderOut(**r) for r in rows]))
+
+
+class StatusCountsOut(BaseModel):
+    counts: dict[str, int]
+    position: int
+
+
+@endpoint(
+    "GET",
+    "/ops/order-statuses",
+    summary="How many orders are in each status (the order_status view)",
+    roles=("ops", "cs"),
+    tag="support",
+    responses={200: StatusCountsOut, **ERRORS},
+)
+def get_status_counts(call: Call) -> Reply:
+    # Read as the view is (no catch-up): an ops dashboard, and proof the view serves during a rebuild.
+    return Reply(
+        200,
+        StatusCountsOut(
+            counts=status_counts(call.runtime.views, call.principal.organization_id),
+            position=position_of(call.runtime.views, "order_status"),
+        ),
+    )
+
+
+def _rebuilds(call: Call) -> dict[str, dict[str, Any]]:
+    return call.runtime.extras.setdefault("rebuilds", {})  # type: ignore[no-any-return]
+
+
+@endpoint(
+    "GET",
+    "/ops/projections",
+    summary="Each projection's position, lag and rebuild progress",
+    roles=("ops",),
+    tag="support",
+    responses={200: ProjectionsOut, **ERRORS},
+)
+def get_projections(call: Call) -> Reply:
+    rebuilds = _rebuilds(call)
+    out = []
+    for p in call.runtime.projections:
+        lag = lag_of(call.runtime.deps.store, call.runtime.views, p)
+        state = rebuilds.get(p.name)
+        out.append(
+            ProjectionOut(
+                **lag.as_dict(),
+                rebuildable=is_versioned(p),
+                rebuild=RebuildStateOut(**state) if state else None,
+            )
+        )
+    return Reply(200, ProjectionsOut(projections=out))
+
+
+@endpoint(
+    "POST",
+    "/ops/projections/{name}/rebuild",
+    summary="Rebuild a projection beside the live one, then swap",
+    roles=("ops",),
+    tag="support",
+    responses={202: RebuildStateOut, 409: Problem, **ERRORS},
+)
+def post_rebuild(call: Call) -> Reply:
+    projection = _projection(call, call.path("name"))
+    if not is_versioned(projection):
+        raise Conflict(
+            "This projection cannot be rebuilt beside its live version.", reasons=("NOT_REBUILDABLE",)
+        )
+    rebuilds = _rebuilds(call)
+    lock: threading.Lock = call.runtime.extras.setdefault("rebuild_lock", threading.Lock())
+    with lock:
+        current = rebuilds.get(projection.name)
+        if current is not None and current["phase"] not in ("done", "failed"):
+            raise Conflict("A rebuild of this projection is already running.", reasons=("REBUILD_RUNNING",))
+        state: dict[str, Any] = {"phase": "starting", "done": 0, "total": 0, "rate": 0.0, "eta_seconds": None}
+        rebuilds[projection.name] = state
+
+    def report(p: Progress) -> None:
+        state.update(
+            phase=p.phase,
+            done=p.done,
+            total=p.total,
+            rate=round(p.rate, 1),
+            eta_seconds=None if p.eta_seconds is None else round(p.eta_seconds, 1),
+        )
+
+    def run() -> None:
+        try:
+            rebuild(call.runtime.deps.store, call.runtime.views, projection, report=report)
+        except Exception as exc:  # reported through GET /ops/projections
+            state.update(phase="failed", error=type(exc).__name__)
+
+    threading.Thread(target=run, name=f"rebuild-{projection.name}", daemon=True).start()
+    return Reply(202, RebuildStateOut(**state))
+
+
+routes = [get_cs_view, get_timeline, get_state, get_stuck, get_status_counts, get_projections, post_rebuild]

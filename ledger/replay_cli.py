@@ -1,0 +1,292 @@
+"""`ledger replay timeline | state | explain | rebuild | drift | lag`: ops tools over history.
+
+An order is named by its id or its number (R-…). Every command reads the store and views the
+settings point at (DATABASE_URL, else the SQLite files under ./var) and starts no workers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from adapters.eventstore import LedgerStore
+from domain.errors import NotFound
+from ledger.bootstrap import build_views, default_projections
+from ledger.cli import _settings, app
+from projections.cs_orders import CsOrdersProjection, cs_document
+from projections.db import ViewDatabase
+from projections.runner import Projection, catch_up, ensure_schema
+from projections.worker import lag_of
+from replay import rebuild as rebuilding
+from replay.history import NoSuchOrder, as_uuid, fold_events, order_stream
+from replay.state import state_at
+from replay.support_view import complete_view, explain_order
+from replay.timeline import timeline
+
+replay_app = typer.Typer(
+    help="Replay history: timelines, past states, explanations, rebuilds, drift, lag.", no_args_is_help=True
+)
+app.add_typer(replay_app, name="replay")
+out = Console()
+err = Console(stderr=True)
+OrderArg = Annotated[str, typer.Argument(help="Order id or order number (R-…)")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
+
+
+@dataclass
+class Tools:
+    store: LedgerStore
+    views: ViewDatabase
+    projections: list[Projection]
+    organization_id: str
+
+    def projection(self, name: str) -> Projection:
+        found = next((p for p in self.projections if p.name == name), None)
+        if found is None:
+            err.print(f"error: no projection {name!r}; one of {', '.join(p.name for p in self.projections)}")
+            raise typer.Exit(2)
+        return found
+
+    def order_id(self, ref: str) -> str:
+        if as_uuid(ref) is not None:
+            return ref
+        index = self.projection("order_index")
+        catch_up(self.store, self.views, index)
+        with self.views.transaction() as cur:
+            cur.execute(
+                "SELECT order_id FROM order_index WHERE organization_id = %s AND number = %s",
+                (self.organization_id, ref),
+            )
+            row = cur.fetchone()
+        if row is None:
+            err.print(f"error: no order {ref}")
+            raise typer.Exit(1)
+        return str(row[0])
+
+
+def _tools() -> Tools:
+    settings, _ = _settings()
+    store = LedgerStore(env=settings.store_env())
+    views = build_views(settings)
+    projections = default_projections(store)
+    ensure_schema(views, projections)
+    return Tools(store, views, projections, settings.organization_id)
+
+
+def _no_order(ref: str) -> typer.Exit:
+    err.print(f"error: no order {ref}")
+    return typer.Exit(1)
+
+
+def _dump(value: Any) -> None:
+    out.print_json(json.dumps(value, default=str))
+
+
+@replay_app.command("timeline")
+def timeline_cmd(order: OrderArg, as_json: AsJson = False) -> None:
+    """Every event of the order, its invoice and its refills, in order, with who and why."""
+    t = _tools()
+    try:
+        entries = timeline(t.store, t.organization_id, t.order_id(order))
+    except NoSuchOrder:
+        raise _no_order(order) from None
+    if as_json:
+        _dump([e.as_dict() for e in entries])
+        return
+    table = Table(title=f"Timeline of {order}")
+    for col in ("pos", "time (UTC)", "event", "on", "actor", "correlation / causation", "change"):
+        table.add_column(col)
+    for e in entries:
+        change = f"{e.change['before']} → {e.change['after']}" if e.change else ""
+        table.add_row(
+            str(e.position),
+            e.occurred_at[:19],
+            e.type,
+            f"{e.aggregate_type} v{e.version}",
+            f"{e.actor['kind']}:{e.actor['id']}",
+            f"{e.correlation_id[:12]} / {e.causation_id[:12]}",
+            change,
+        )
+    out.print(table)
+
+
+@replay_app.command("state")
+def state_cmd(
+    order: OrderArg,
+    version: Annotated[int | None, typer.Option(help="The order's version")] = None,
+    at: Annotated[
+        datetime | None,
+        typer.Option(
+            help="A moment (UTC unless it names an offset)",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """The order as it was at one of its versions or at a moment."""
+    if (version is None) == (at is None):
+        err.print("error: give exactly one of --version or --at")
+        raise typer.Exit(2)
+    t = _tools()
+    when = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    try:
+        found = state_at(t.store, t.organization_id, t.order_id(order), version=version, at=when)
+    except NoSuchOrder:
+        raise _no_order(order) from None
+    if found is None:
+        err.print("The order did not exist yet at that point.")
+        raise typer.Exit(1)
+    from domain.explain import explain
+
+    said = explain(found.order, found.invoice).as_dict()
+    said.update(
+        version=found.version,
+        latest_version=found.latest_version,
+        position=found.position,
+        invoice_status=found.invoice.status if found.invoice else None,
+    )
+    if as_json:
+        _dump(said)
+        return
+    out.print(
+        f"[bold]{found.order.number}[/] at version {found.version} of {found.latest_version} "
+        f"(position {found.position}): [bold]{said['status']}[/]; invoice {said['invoice_status']}"
+    )
+    for line in said["because"]:
+        out.print(f"  - {line}")
+
+
+@replay_app.command("explain")
+def explain_cmd(order: OrderArg, as_json: AsJson = False) -> None:
+    """Why the order is in its status, what it waits for, the fix, and any escalation."""
+    t = _tools()
+    try:
+        order_id = t.order_id(order)
+        said = explain_order(t.store, t.organization_id, order_id)
+        doc = _cs_doc(t, order_id)
+    except (NoSuchOrder, NotFound):
+        raise _no_order(order) from None
+    said["escalations"] = doc["escalations"]
+    said["kind_label"] = doc["kind_label"]
+    if as_json:
+        _dump(said)
+        return
+    out.print(f"[bold]{said['order_number']}[/] — {said['kind_label']} — status [bold]{said['status']}[/]")
+    out.print(said["summary"])
+    out.print("[bold]Because:[/]")
+    for line in said["because"]:
+        out.print(f"  - {line}")
+    if said["waiting_for"]:
+        out.print("[bold]Waiting for:[/]")
+    for b in said["waiting_for"]:
+        who = "ACTION NEEDED" if b["needs_action"] else "waiting"
+        out.print(f"  - [{who}] {b['code']}: {b['reason']}")
+        out.print(f"    fix: {b['fix']}")
+    for e in said["escalations"]:
+        out.print(f"[bold red]ESCALATE {e['code']}[/]: {e['sentence']}")
+
+
+def _cs_doc(t: Tools, order_id: str) -> dict[str, Any]:
+    projection = t.projection("cs_orders")
+    catch_up(t.store, t.views, projection)
+    doc = cs_document(t.views, t.organization_id, order_id)
+    if doc is None:
+        order = fold_events("order", order_id, order_stream(t.store, t.organization_id, order_id))
+        doc = CsOrdersProjection(t.store).document(order)
+    return complete_view(t.store, t.organization_id, order_id, doc)
+
+
+@replay_app.command("rebuild")
+def rebuild_cmd(
+    name: Annotated[str, typer.Argument(help="Projection name")],
+    page: Annotated[int, typer.Option(help="Events per transaction")] = 5000,
+    workers: Annotated[
+        int, typer.Option(help="Processes filling a partition-safe projection (PostgreSQL)")
+    ] = 2,
+) -> None:
+    """Fill the projection's next generation from the first event while the live one serves, then swap."""
+    t = _tools()
+    projection = t.projection(name)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]:>9,.0f} events/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task(f"rebuild {name}", total=max(t.store.last_position(), 1), rate=0.0)
+
+        def report(p: rebuilding.Progress) -> None:
+            bar.update(
+                task,
+                completed=p.done,
+                total=max(p.total, 1),
+                rate=p.rate,
+                description=f"rebuild {name} ({p.phase})",
+            )
+
+        try:
+            result = rebuilding.rebuild(
+                t.store, t.views, projection, page=page, report=report, workers=workers
+            )
+        except rebuilding.NotRebuildable:
+            err.print(f"error: {name} has no versioned tables and cannot be rebuilt beside the live one")
+            raise typer.Exit(2) from None
+    out.print(
+        f"{name}: generation {result.generation} ({result.table}) live at position {result.position}; "
+        f"{result.events:,} events in {result.seconds:.1f} s ({result.rate:,.0f} events/s)"
+    )
+
+
+@replay_app.command("drift")
+def drift_cmd(name: Annotated[str, typer.Argument(help="Projection name")], as_json: AsJson = False) -> None:
+    """Compare the live view with a fresh rebuild; exit 1 when they differ."""
+    t = _tools()
+    try:
+        report = rebuilding.drift(t.store, t.views, t.projection(name))
+    except rebuilding.NotRebuildable:
+        err.print(f"error: {name} has no versioned tables")
+        raise typer.Exit(2) from None
+    if as_json:
+        _dump(report.as_dict())
+    else:
+        out.print(
+            f"{name} at position {report.position}: {report.rows_live} live rows, "
+            f"{report.rows_rebuilt} rebuilt" + (" — no drift" if report.clean else " — DRIFT")
+        )
+        for key in report.missing:
+            out.print(f"  missing from live: {key}")
+        for key in report.extra:
+            out.print(f"  only in live: {key}")
+        for c in report.changed:
+            out.print(
+                f"  {c['key']} {c['column']}: live={str(c['live'])[:80]!r} rebuilt={str(c['rebuilt'])[:80]!r}"
+            )
+    if not report.clean:
+        raise typer.Exit(1)
+
+
+@replay_app.command("lag")
+def lag_cmd(as_json: AsJson = False) -> None:
+    """Each projection's position and how far behind the log it is, in events and seconds."""
+    t = _tools()
+    lags = [lag_of(t.store, t.views, p) for p in t.projections]
+    if as_json:
+        _dump([lag.as_dict() for lag in lags])
+        return
+    table = Table(title="Projection lag")
+    for col in ("projection", "position", "head", "events behind", "seconds behind"):
+        table.add_column(col)
+    for lag in lags:
+        table.add_row(
+            lag.name, str(lag.position), str(lag.head), str(lag.events_behind), f"{lag.seconds_behind:.1f}"
+        )
+    out.print(table)

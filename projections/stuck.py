@@ -1,0 +1,126 @@
+"""Orders not moving: their status, since when, the blocking cause and the action that clears it.
+
+One row per open order (closed and delivered orders leave the table); how long it has been stuck is
+computed when read, from `since` (when the status or the blocking cause last changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from domain.events import Recorded
+from domain.explain import blockers
+from domain.invoices import Invoice
+from domain.orders import Order
+from domain.status import order_status
+from projections.db import ViewDatabase
+from projections.folding import OrderRowProjection
+
+
+class StuckOrdersProjection(OrderRowProjection):
+    name = "stuck_orders"
+    view = "stuck_orders"
+    aggregates = ("order", "invoice")
+    columns = (
+        ("organization_id", "TEXT NOT NULL"),
+        ("number", "TEXT NOT NULL"),
+        ("patient_id", "TEXT NOT NULL"),
+        ("status", "TEXT NOT NULL"),
+        ("since", "TEXT NOT NULL"),
+        ("blocker_code", "TEXT NOT NULL"),
+        ("reason", "TEXT NOT NULL"),
+        ("fix", "TEXT NOT NULL"),
+        ("needs_action", "INTEGER NOT NULL"),
+    )
+    indexes = ("organization_id, since",)
+    upsert_overrides = {
+        "since": "CASE WHEN t.status = excluded.status AND t.blocker_code = excluded.blocker_code"
+        " THEN t.since ELSE excluded.since END"
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keys: dict[str, tuple[str, str]] = {}
+        self._changed_at: dict[str, str] = {}
+
+    def observe(self, order_id: str, event: Recorded, before: Any, after: Any) -> None:
+        # When the status or the blocking cause changes, the wait starts again; the first touch in a page
+        # counts as a change, and the upsert keeps the row's `since` if nothing actually changed.
+        order: Order | None = self.cache.get("order", order_id)
+        if order is None:
+            return
+        waiting = blockers(order, self.cache.get("invoice", order.placed.invoice_id))
+        key = (order_status(order), waiting[0].code if waiting else "")
+        if self._keys.get(order_id) != key:
+            self._keys[order_id] = key
+            self._changed_at[order_id] = event.meta.occurred_at.isoformat()
+
+    def page_done(self) -> None:
+        self._keys.clear()
+        self._changed_at.clear()
+
+    def affected(self, event: Recorded, before: Any, after: Any) -> Iterable[str]:
+        if isinstance(after, Invoice):
+            return after.issued.order_ids
+        return [after.id] if isinstance(after, Order) else []
+
+    def row(self, order_id: str, last: Recorded) -> tuple[Any, ...] | None:
+        order: Order | None = self.cache.get("order", order_id)
+        if order is None:
+            return None
+        waiting = blockers(order, self.cache.get("invoice", order.placed.invoice_id))
+        if not waiting:
+            return None
+        first = waiting[0]
+        return (
+            last.meta.organization_id,
+            order.number,
+            order.patient_id,
+            order_status(order),
+            self._changed_at.get(order_id, last.meta.occurred_at.isoformat()),
+            first.code,
+            first.reason,
+            first.fix,
+            int(first.needs_action),
+        )
+
+
+def stuck_orders(
+    db: ViewDatabase,
+    organization_id: str,
+    now: datetime,
+    *,
+    min_age_seconds: float = 0,
+    only_action: bool = False,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Open orders, oldest first, that waited at least `min_age_seconds` in their status and cause."""
+    with db.transaction() as cur:
+        cur.execute(
+            "SELECT order_id, number, patient_id, status, since, blocker_code, reason, fix, needs_action"
+            " FROM stuck_orders WHERE organization_id = %s ORDER BY since LIMIT %s",
+            (organization_id, limit * 5),
+        )
+        rows = cur.fetchall()
+    found = []
+    for order_id, number, patient_id, status, since, code, reason, fix, action in rows:
+        age = (now - datetime.fromisoformat(str(since))).total_seconds()
+        if age < min_age_seconds or (only_action and not action):
+            continue
+        found.append(
+            {
+                "order_id": order_id,
+                "order_number": number,
+                "patient_id": patient_id,
+                "status": status,
+                "since": since,
+                "age_seconds": round(age, 1),
+                "blocking_code": code,
+                "blocking_reason": reason,
+                "fix": fix,
+                "needs_action": bool(action),
+            }
+        )
+    return found[:limit]

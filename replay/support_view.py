@@ -1,0 +1,61 @@
+"""The full CS view and "explain": the projection's history half plus what the catalog says now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.eventstore import LedgerStore, stable_id
+from domain.catalog import Product
+from domain.explain import explain
+from domain.invoices import Invoice
+from domain.orders import Order
+from domain.parties import Organization, Patient
+from domain.support import Escalation, catalog_escalations, catalog_view, merge_escalations
+from replay.history import fold_events, load, order_stream, stream
+
+
+def products_of(store: LedgerStore, order: Order) -> dict[str, Product]:
+    found = (load(store, "product", line.product_id) for line in order.placed.lines)
+    return {p.id: p for p in found if isinstance(p, Product)}
+
+
+def product_at(store: LedgerStore, order: Order) -> Product | None:
+    """The refill product as the catalog had it when the refill order was placed."""
+    product_id = order.placed.refill_product_id or (
+        order.placed.lines[0].product_id if order.placed.lines else None
+    )
+    events = [e for e in stream(store, product_id) if e.meta.occurred_at <= order.placed.placed_at]
+    if not events or events[0].aggregate_type != "product":
+        return None
+    state = fold_events("product", str(product_id), events)
+    return state if isinstance(state, Product) else None
+
+
+def active_gateway(store: LedgerStore, organization_id: str) -> str:
+    org = load(store, "organization", str(stable_id("organization", organization_id)))
+    return org.active_gateway if isinstance(org, Organization) else ""
+
+
+def complete_view(
+    store: LedgerStore, organization_id: str, order_id: str, history: dict[str, Any]
+) -> dict[str, Any]:
+    """Add the refill block and the catalog escalations to the projection's document."""
+    events = order_stream(store, organization_id, order_id)
+    order: Order = fold_events("order", order_id, events)
+    patient = load(store, "patient", order.patient_id)
+    refill = catalog_view(
+        order,
+        products_of(store, order),
+        patient if isinstance(patient, Patient) else None,
+        active_gateway(store, organization_id),
+    )
+    stored = [Escalation(e["code"], e["sentence"]) for e in history["escalations"]]
+    merged = merge_escalations(stored, catalog_escalations(order, product_at(store, order)))
+    return {**history, "refill": refill, "escalations": [e.as_dict() for e in merged]}
+
+
+def explain_order(store: LedgerStore, organization_id: str, order_id: str) -> dict[str, Any]:
+    events = order_stream(store, organization_id, order_id)
+    order: Order = fold_events("order", order_id, events)
+    invoice = load(store, "invoice", order.placed.invoice_id)
+    return explain(order, invoice if isinstance(invoice, Invoice) else None).as_dict()

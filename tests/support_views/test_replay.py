@@ -1,0 +1,84 @@
+"""Timelines, past states and `ledger replay explain` on a stuck refill."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from typer.testing import CliRunner
+
+from ledger.cli import app
+from tests.support_views.world import World, cli_env
+
+
+def test_timeline_in_global_order_with_who_why_and_change(seeded: World) -> None:
+    order_id = seeded.orders["paid_refill"]
+    events = seeded.get(f"/orders/{order_id}/events", role="compliance")["events"]
+    positions = [e["position"] for e in events]
+    assert positions == sorted(positions)
+    assert len(set(positions)) == len(positions)
+    types = [e["type"] for e in events]
+    assert types[:3] == ["RefillRequested", "OrderPlaced", "InvoiceIssued"]
+    assert {"PaymentAttempted", "PaymentSucceeded", "OrderCharged", "RefillChargeSucceeded"} <= set(types)
+    charged = next(e for e in events if e["type"] == "OrderCharged")
+    assert charged["change"] == {"before": "PENDING_PAYMENT", "after": "AWAITING_REQUIREMENTS"}
+    assert charged["actor"] == {"kind": "patient", "id": seeded.demo["patients"]["ada"]}
+    assert charged["correlation_id"] == "refill-paid"  # the request's causal chain, carried to every event
+    assert {e["aggregate_type"] for e in events} == {"refill", "order", "invoice"}
+    paid = next(e for e in events if e["type"] == "PaymentSucceeded")
+    assert paid["change"]["after"].startswith("PAID")
+
+
+def test_state_at_a_version_and_at_a_time(seeded: World) -> None:
+    order_id = seeded.orders["paid_refill"]
+    first = seeded.get(f"/orders/{order_id}/state", version=1)
+    assert (first["version"], first["order"]["status"], first["order"]["invoice"]["status"]) == (
+        1,
+        "PENDING_PAYMENT",
+        "OPEN",
+    )
+    now = seeded.get(f"/orders/{order_id}/state", at=datetime.now().astimezone().isoformat())
+    assert now["version"] == now["latest_version"] == 2
+    assert now["order"]["status"] == "AWAITING_REQUIREMENTS"
+    assert now["explanation"]["waiting_for"][0]["code"] == "INTAKE_MISSING"
+    before = seeded.get(f"/orders/{order_id}/state", version=1)["position"]
+    assert before < now["position"]
+
+
+def test_cli_explain_names_the_blocking_cause_and_the_fix(seeded: World) -> None:
+    var_dir = seeded.runtime.extras.get("test_var_dir")
+    assert var_dir is not None
+    number = seeded.cs("blocked_refill")["order_number"]
+    result = CliRunner().invoke(app, ["replay", "explain", number], env=cli_env(var_dir))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "AWAITING_SCRIPT" in text
+    assert "MED_ID_MISSING" in text
+    assert "no Beluga drug mapping (medId)" in text
+    assert "PATCH /products/" in text
+    assert "medical_review.med_id" in text
+    assert "medical-review/retry" in text
+    assert "ESCALATE MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT" in text
+
+
+def test_cli_timeline_state_and_lag(seeded: World) -> None:
+    var_dir = seeded.runtime.extras["test_var_dir"]
+    env = cli_env(var_dir)
+    order_id = seeded.orders["failed_refill"]
+    runner = CliRunner()
+    timeline = runner.invoke(app, ["replay", "timeline", order_id, "--json"], env=env)
+    assert timeline.exit_code == 0, timeline.output
+    assert "PaymentFailed" in [e["type"] for e in json.loads(timeline.output)]
+    table = runner.invoke(app, ["replay", "timeline", order_id], env=env)
+    assert table.exit_code == 0
+    assert "Timeline of" in table.output
+    state = runner.invoke(app, ["replay", "state", order_id, "--version", "1"], env=env)
+    assert state.exit_code == 0, state.output
+    assert "PENDING_PAYMENT" in state.output
+    lag = runner.invoke(app, ["replay", "lag", "--json"], env=env)
+    assert lag.exit_code == 0, lag.output
+    assert {"order_status", "cs_orders", "stuck_orders", "order_index"} <= {
+        row["name"] for row in json.loads(lag.output)
+    }
+    missing = runner.invoke(app, ["replay", "explain", "R-NOSUCH"], env=env)
+    assert missing.exit_code == 1
