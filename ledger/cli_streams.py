@@ -1,0 +1,192 @@
+"""`ledger relay | verify | export | verify-export | public-key`: streams and tamper evidence."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import signal
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from adapters.chain import BadKey, Signer, Verifier
+from adapters.eventstore import LedgerStore
+from adapters.nats_relay import NatsRelay, RelayConfig, RelayUnavailable
+from api.compliance_jobs import perform_export
+from domain.errors import DomainError
+from domain.events import Actor
+from ledger.bootstrap import build_runtime, build_views
+from ledger.cli import _settings, app
+from replay.verify import verify_store
+from replay.verify_export import verify_export
+from service import audit
+from service.unit import Context
+
+console = Console(stderr=True)
+
+
+def _signer() -> Signer:
+    settings, _ = _settings()
+    return Signer.from_b64(settings.signing_key or "")
+
+
+@app.command()
+def relay(
+    stream: Annotated[str, typer.Option(help="JetStream stream name")] = "LEDGER",
+    prefix: Annotated[str, typer.Option(help="Subject prefix")] = "ledger",
+    once: Annotated[bool, typer.Option(help="Catch up once and exit")] = False,
+) -> None:
+    """Relay the event log to NATS JetStream (NATS_URL), resuming from its tracked position."""
+    settings, _ = _settings()
+    if not settings.nats_url:
+        console.print("error: NATS_URL is not set")
+        raise typer.Exit(2)
+    store, views = LedgerStore(env=settings.store_env()), build_views(settings)
+    worker = NatsRelay(store, views, RelayConfig(url=settings.nats_url, stream=stream, prefix=prefix))
+
+    async def main() -> None:
+        await worker.connect()
+        console.print(f"Relaying from position {worker.position()} to {stream} ({prefix}.>)")
+        try:
+            if once:
+                console.print(f"Published {await worker.catch_up()} events")
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await worker.run(stop)
+        finally:
+            await worker.close()
+
+    try:
+        asyncio.run(main())
+    except RelayUnavailable as exc:
+        console.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        views.close()
+        store.close()
+
+
+@app.command()
+def verify() -> None:
+    """Walk the store beside its hash chain and signed checkpoints; report the first break."""
+    settings, _ = _settings()
+    store, views = LedgerStore(env=settings.store_env()), build_views(settings)
+    try:
+        with console.status("Verifying the event log…") as status:
+            report = verify_store(
+                store, views, _signer().verifier, progress=lambda n: status.update(f"Verified {n:,} events…")
+            )
+    finally:
+        views.close()
+        store.close()
+    if report.first_break is not None:
+        b = report.first_break
+        typer.echo(f"BROKEN at position {b.position}: {b.kind} — {b.detail}")
+        typer.echo(f"({report.checked:,} events verified before it)")
+        raise typer.Exit(1)
+    typer.echo(
+        f"OK: {report.checked:,} events verified against the chain and {report.checkpoints} signed "
+        f"checkpoints; {report.unsealed:,} not sealed yet. Head hash {report.head_hash}"
+    )
+
+
+@app.command("export")
+def export_cmd(
+    purpose: Annotated[str, typer.Option(help="Why this export is made (recorded)")],
+    patient_id: Annotated[str | None, typer.Option(help="Export one patient's records")] = None,
+    order_id: Annotated[str | None, typer.Option(help="Export one order's records")] = None,
+    since: Annotated[datetime | None, typer.Option("--from", help="Period start (UTC)")] = None,
+    until: Annotated[datetime | None, typer.Option("--to", help="Period end (UTC, exclusive)")] = None,
+    actor: Annotated[str | None, typer.Option(help="Who exports (default: your user name)")] = None,
+) -> None:
+    """Write a signed compliance export (JSON Lines, CSV, manifest); the export itself is recorded."""
+    from datetime import UTC
+
+    settings, _ = _settings()
+    runtime = build_runtime(settings)
+    ctx = Context(
+        Actor(kind="compliance", id=actor or getpass.getuser()),
+        settings.organization_id,
+        str(uuid.uuid4()),
+        "cli-export",
+    )
+    since, until = (d.replace(tzinfo=d.tzinfo or UTC) if d else None for d in (since, until))
+    try:
+        export = audit.start_export(
+            runtime.deps,
+            ctx,
+            purpose=purpose,
+            patient_id=patient_id,
+            order_id=order_id,
+            period_from=since,
+            period_to=until,
+        )
+        with Progress(
+            TextColumn("[bold]Exporting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("positions"),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task("export", total=None)
+            done = perform_export(
+                runtime,
+                ctx,
+                export,
+                progress=lambda n: bar.advance(task, n),
+                on_total=lambda total: bar.update(task, total=total),
+            )
+    except DomainError as exc:
+        console.print(f"error: {exc.detail}")
+        raise typer.Exit(2) from exc
+    finally:
+        for stop in reversed(runtime.on_shutdown):
+            stop()
+    if done.status != "completed" or done.completed is None:
+        typer.echo(f"Export {done.id} failed: {done.error}")
+        raise typer.Exit(1)
+    typer.echo(f"Export {done.id}: {done.completed.events:,} events in {done.completed.location}")
+
+
+@app.command("verify-export")
+def verify_export_cmd(
+    directory: Annotated[Path, typer.Argument(help="The export's directory")],
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="The ledger's Ed25519 public key (base64), or @file; default: this ledger's"),
+    ] = None,
+) -> None:
+    """Check an export offline: signature, file digests, every record's chain link, counts."""
+    try:
+        if public_key is None:
+            verifier = _signer().verifier
+        else:
+            text = Path(public_key[1:]).read_text() if public_key.startswith("@") else public_key
+            verifier = Verifier.from_b64(text)
+    except BadKey as exc:
+        console.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    if not (directory / "manifest.json").exists():
+        console.print(f"error: no manifest.json in {directory}")
+        raise typer.Exit(2)
+    problems = verify_export(directory, verifier)
+    if problems:
+        for problem in problems:
+            typer.echo(f"FAIL: {problem}")
+        raise typer.Exit(1)
+    typer.echo(f"OK: {directory} is intact and signed by key {verifier.key_id}")
+
+
+@app.command("public-key")
+def public_key_cmd() -> None:
+    """Print the public half of LEDGER_SIGNING_KEY (give it to whoever verifies exports)."""
+    typer.echo(_signer().verifier.public_b64)

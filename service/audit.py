@@ -1,0 +1,119 @@
+"""Recording who exported or read which records, when and why; and reading an export's record back.
+
+`record_history_read` is the hook for every CS/ops read of an order's timeline
+(`GET /orders/{id}/events`): call it before returning the events, with the caller's stated purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from domain.audit import (
+    ComplianceExport,
+    ComplianceExportCompleted,
+    ComplianceExportFailed,
+    OrderHistoryRead,
+    finish_export,
+    request_export,
+)
+from service.deps import Deps, retry_on_conflict
+from service.unit import Context, load_owned
+
+DEFAULT_PURPOSE = "unspecified"
+
+
+def record_history_read(deps: Deps, ctx: Context, order_id: str, purpose: str | None) -> str:
+    """Append an `OrderHistoryRead` (who: the actor, what: the order, when: now, why: purpose)."""
+    access_id = deps.new_uuid()
+    batch = deps.batch(ctx)
+    batch.start(
+        access_id,
+        OrderHistoryRead(
+            order_id=order_id,
+            read_by=ctx.actor.label(),
+            purpose=(purpose or "").strip() or DEFAULT_PURPOSE,
+            read_at=batch.now,
+        ),
+    )
+    deps.commit(batch)
+    return str(access_id)
+
+
+def start_export(
+    deps: Deps,
+    ctx: Context,
+    *,
+    purpose: str,
+    patient_id: str | None = None,
+    order_id: str | None = None,
+    period_from: datetime | None = None,
+    period_to: datetime | None = None,
+) -> ComplianceExport:
+    export_id = deps.new_uuid()
+    batch = deps.batch(ctx)
+    fact = request_export(
+        requested_by=ctx.actor.label(),
+        purpose=purpose,
+        patient_id=patient_id,
+        order_id=order_id,
+        period_from=period_from,
+        period_to=period_to,
+        now=batch.now,
+    )
+    batch.start(export_id, fact)
+    deps.commit(batch)
+    return ComplianceExport(id=str(export_id), requested=fact)
+
+
+def get_export(deps: Deps, ctx: Context, export_id: str) -> ComplianceExport:
+    state = load_owned(deps.store, ctx, "compliance_export", export_id).state
+    assert isinstance(state, ComplianceExport)
+    return state
+
+
+def complete_export(
+    deps: Deps,
+    ctx: Context,
+    export_id: str,
+    *,
+    events: int,
+    first_position: int | None,
+    last_position: int | None,
+    manifest_sha256: str,
+    location: str,
+) -> ComplianceExport:
+    return _finish(
+        deps,
+        ctx,
+        export_id,
+        lambda now: ComplianceExportCompleted(
+            events=events,
+            first_position=first_position,
+            last_position=last_position,
+            manifest_sha256=manifest_sha256,
+            location=location,
+            completed_at=now,
+        ),
+    )
+
+
+def fail_export(deps: Deps, ctx: Context, export_id: str, error: str) -> ComplianceExport:
+    return _finish(deps, ctx, export_id, lambda now: ComplianceExportFailed(error=error[:500], failed_at=now))
+
+
+def _finish(
+    deps: Deps,
+    ctx: Context,
+    export_id: str,
+    outcome: Callable[[datetime], ComplianceExportCompleted | ComplianceExportFailed],
+) -> ComplianceExport:
+    def attempt() -> ComplianceExport:
+        loaded = load_owned(deps.store, ctx, "compliance_export", UUID(export_id))
+        batch = deps.batch(ctx)
+        batch.extend(loaded, *finish_export(loaded.state, outcome(batch.now)))
+        deps.commit(batch)
+        return get_export(deps, ctx, export_id)
+
+    return retry_on_conflict(attempt)

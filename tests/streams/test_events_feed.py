@@ -1,0 +1,67 @@
+"""GET /events: API.md's shape, one organization's events only, filtered by type, resumable by next_after."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from domain.events import Actor
+from service import catalog
+from service.unit import Context
+from tests.support.app import ORG, Ledger
+
+FIELDS = {"position", "id", "type", "version", "aggregate_type", "aggregate_id", "organization_id",
+          "occurred_at", "actor", "correlation_id", "causation_id", "data"}
+
+
+def test_feed_pages_in_order_and_shows_only_the_callers_organization(sqlite_ledger: Ledger) -> None:
+    product = sqlite_ledger.product()
+    patient = sqlite_ledger.patient()
+    other = Context(Actor(kind="staff", id="x"), "org_other", str(uuid4()), "c")
+    foreign = catalog.register_patient(sqlite_ledger.runtime.deps, other, name="Q", email="q@example.com",
+                                       state="CA")
+    sqlite_ledger.paid_order(patient, [(product["id"], 1)])
+
+    seen: list[dict[str, object]] = []
+    after = 0
+    while True:
+        r = sqlite_ledger.call("GET", f"/events?after={after}&limit=3", "service")
+        assert r.status_code == 200, r.text
+        page = r.json()
+        seen.extend(page["events"])
+        if page["next_after"] == after:
+            break
+        after = page["next_after"]
+    store = sqlite_ledger.runtime.deps.store
+    mine = [n.id for n in store.iter_notifications() if str(n.originator_id) != foreign.id]
+    assert [e["position"] for e in seen] == mine
+    assert all(set(e) == FIELDS and e["organization_id"] == ORG for e in seen)
+    assert foreign.id not in {e["aggregate_id"] for e in seen}
+    placed = next(e for e in seen if e["type"] == "OrderPlaced")
+    assert placed["aggregate_type"] == "order"
+    assert placed["data"]["patient_id"] == patient["id"]
+    assert placed["actor"] == {"kind": "staff", "id": "staff"}
+    assert placed["version"] == 1
+
+
+def test_feed_filters_by_type_and_checks_roles_and_input(sqlite_ledger: Ledger) -> None:
+    product = sqlite_ledger.product()
+    sqlite_ledger.paid_order(sqlite_ledger.patient(), [(product["id"], 1)])
+    r = sqlite_ledger.call("GET", "/events?types=OrderPlaced,PaymentSucceeded", "ops")
+    assert r.status_code == 200
+    assert [e["type"] for e in r.json()["events"]] == ["OrderPlaced", "PaymentSucceeded"]
+    assert sqlite_ledger.call("GET", "/events", "cs").status_code == 403
+    assert sqlite_ledger.client.get("/events").status_code == 401
+    assert sqlite_ledger.call("GET", "/events?limit=0", "service").status_code == 422
+    assert sqlite_ledger.call("GET", "/events?after=-1", "service").status_code == 422
+    r = sqlite_ledger.call("GET", "/events?types=Bogus", "service")
+    assert r.status_code == 422
+    assert r.json()["reasons"] == ["UNKNOWN_EVENT_TYPE"]
+
+
+def test_the_openapi_document_describes_the_feed_the_stream_and_exports(sqlite_ledger: Ledger) -> None:
+    paths = sqlite_ledger.client.get("/openapi.json").json()["paths"]
+    assert "get" in paths["/events"]
+    assert "text/event-stream" in paths["/events/stream"]["get"]["responses"]["200"]["content"]
+    assert "post" in paths["/compliance/exports"]
+    assert "202" in paths["/compliance/exports"]["post"]["responses"]
+    assert "get" in paths["/compliance/exports/{export_id}"]
