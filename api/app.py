@@ -16,7 +16,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import clinic, routes_catalog, routes_orders
+from api import (
+    clinic,
+    routes_catalog,
+    routes_compliance,
+    routes_events,
+    routes_medical,
+    routes_orders,
+    routes_support,
+    webhooks,
+)
 from api.openapi import build_openapi
 from api.problems import KNOWN_ERRORS, from_exception, problem
 from api.runtime import Runtime
@@ -102,7 +111,10 @@ def create_app(runtime: Runtime, *, extra_routes: list[BaseRoute] | None = None,
     routes: list[BaseRoute] = [
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         Route("/healthz", health, methods=["GET"], include_in_schema=False),
-        *routes_catalog.routes, *routes_orders.routes, *clinic.routes, *(extra_routes or []),
+        *routes_catalog.routes, *routes_orders.routes, *clinic.routes,
+        *routes_events.routes, *routes_compliance.routes, *routes_medical.routes, *webhooks.routes,
+        *routes_support.routes,
+        *(extra_routes or []),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(RequestContext)], lifespan=lifespan,
                     exception_handlers={**{kind: _handle for kind in KNOWN_ERRORS}, Exception: _handle,

@@ -8,6 +8,7 @@ from typing import Any
 from domain import catalog, idempotency, invoices, orders, parties, refills, subscriptions
 from domain.clinic import cart, directory, pharmacies, quickfills
 from domain.events import Fact
+from domain.webhooks import evolve_webhook
 
 Evolve = Callable[[Any, Fact, str], Any]
 
@@ -26,6 +27,7 @@ EVOLVERS: dict[str, Evolve] = {
     "pharmacy": pharmacies.evolve_pharmacy,
     "cart": cart.evolve_cart,
     "quickfill": quickfills.evolve_quickfill,
+    "webhook": evolve_webhook,
 }
 
 

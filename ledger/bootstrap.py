@@ -8,14 +8,19 @@ from adapters.eventstore import LedgerStore
 from adapters.payments.fake import FakeGateway
 from adapters.payments.port import PaymentGateway
 from adapters.payments.stripe_gateway import StripeGateway
+from adapters.pharmacy import PharmacyClient
 from api.runtime import Runtime
 from domain.events import Actor
+from ledger.fulfillment import wire_fulfillment
 from ledger.settings import Settings
+from ledger.streams import wire_streams
 from projections.db import PostgresViews, SqliteViews, ViewDatabase
 from projections.order_index import OrderIndex
 from projections.runner import Projection, ensure_schema
+from projections.support import support_projections
 from service.catalog import configure_organization
 from service.deps import Deps
+from service.medical_review import VisitSubmitter
 from service.unit import Context
 
 SYSTEM = Actor(kind="system", id="bootstrap")
@@ -26,6 +31,8 @@ class Wiring:
     """Optional extra collaborators tests and the demo hand in (sandboxes, a shared fake gateway)."""
 
     gateways: dict[str, PaymentGateway] = field(default_factory=dict)
+    beluga: VisitSubmitter | None = None  # else built from LEDGER_BELUGA_URL
+    pharmacies: dict[str, PharmacyClient] | None = None  # else built from LEDGER_PHARMACY_URL
 
 
 def build_gateways(settings: Settings) -> dict[str, PaymentGateway]:
@@ -42,8 +49,10 @@ def build_views(settings: Settings) -> ViewDatabase:
     return PostgresViews(target) if kind == "postgres" else SqliteViews(target)
 
 
-def default_projections() -> list[Projection]:
-    return [OrderIndex()]
+def default_projections(store: LedgerStore | None = None) -> list[Projection]:
+    if store is None:
+        return [OrderIndex()]
+    return [OrderIndex(), *support_projections(store)]  # order status, CS view, stuck orders
 
 
 def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
@@ -54,7 +63,7 @@ def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
     gateways = {**build_gateways(settings), **wiring.gateways}
     deps = Deps(store=store, gateways=gateways)
     views = build_views(settings)
-    projections = default_projections()
+    projections = default_projections(store)
     ensure_schema(views, projections)
     ctx = Context(SYSTEM, settings.organization_id, "bootstrap", "bootstrap")
     configure_organization(deps, ctx, settings.organization_name, settings.payment_gateway)
@@ -68,4 +77,6 @@ def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
     runtime.extras["store_ref"] = store  # keep the Application referenced: dropping it closes its pool
     runtime.on_shutdown.append(views.close)
     runtime.on_shutdown.append(store.close)
+    wire_streams(runtime, settings)  # event feed, hash-chain sealer, compliance exports
+    wire_fulfillment(runtime, settings, beluga=wiring.beluga, pharmacies=wiring.pharmacies)
     return runtime

@@ -14,10 +14,16 @@ from api.app import create_app
 from api.auth import ROLES, issue_token
 from ledger.bootstrap import build_runtime
 from ledger.demo import banner, ensure_demo
+from ledger.fulfillment import start_demo_vendors, start_policy_worker
 from ledger.settings import Settings, SettingsError, load_settings
+from ledger.streams import SealerWorker
+from ledger.workers import start_projection_worker
 
-app = typer.Typer(help="Refill Ledger: an event-sourced order ledger for telehealth refills.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Refill Ledger: an event-sourced order ledger for telehealth refills.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def _settings() -> tuple[Settings, list[str]]:
@@ -29,36 +35,58 @@ def _settings() -> tuple[Settings, list[str]]:
 
 
 @app.command()
-def serve(host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
-          demo: Annotated[bool, typer.Option(help="Seed demo data into an empty store")] = True) -> None:
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option(help="Seed demo data into an empty store")] = True,
+) -> None:
     """Run the API (and, on the embedded store, its workers) in this process."""
     settings, generated = _settings()
     configure_logging(json_lines=settings.json_logs, level=settings.log_level)
     if generated:
-        typer.echo(f"Generated local values for {', '.join(generated)} (kept in {settings.var_dir}/).", err=True)
+        typer.echo(
+            f"Generated local values for {', '.join(generated)} (kept in {settings.var_dir}/).", err=True
+        )
+    settings, vendors = start_demo_vendors(settings, host, port)  # Beluga + pharmacy sandboxes (laptop)
     runtime = build_runtime(settings)
+    if vendors is not None:
+        runtime.on_shutdown.append(vendors.stop)
     store = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.store_env()['SQLITE_DBNAME']})"
     typer.echo(f"Event store: {store}", err=True)
     if demo:
         data = ensure_demo(runtime, settings.organization_id, settings.var_dir)
         if data is not None:
             typer.echo(banner(runtime, data, f"http://{host}:{port}"))
+    if vendors is not None:
+        typer.echo(vendors.banner())
+    SealerWorker(runtime).start()  # seals new events into the hash chain, signing checkpoints
+    start_projection_worker(runtime)  # order status, CS view, stuck orders (ledger/workers.py)
+    if not settings.is_postgres:  # on PostgreSQL, `ledger worker` runs the policies as their own process
+        start_policy_worker(runtime)  # fulfillment gate, pharmacy submitter, medical-review auto-submit
     uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning", access_log=False)
 
 
 @app.command()
-def token(role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}")],
-          subject: Annotated[str | None, typer.Option(help="Patient id or clinic user id")] = None,
-          hours: Annotated[int, typer.Option(help="Lifetime in hours")] = 12) -> None:
+def token(
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}")],
+    subject: Annotated[str | None, typer.Option(help="Patient id or clinic user id")] = None,
+    hours: Annotated[int, typer.Option(help="Lifetime in hours")] = 12,
+) -> None:
     """Print a bearer token for local use."""
     from datetime import timedelta
 
     settings, _ = _settings()
     try:
-        typer.echo(issue_token(settings.secret or "", role=role, subject=subject,
-                               organization_id=settings.organization_id, now=datetime.now(UTC),
-                               ttl=timedelta(hours=hours)))
+        typer.echo(
+            issue_token(
+                settings.secret or "",
+                role=role,
+                subject=subject,
+                organization_id=settings.organization_id,
+                now=datetime.now(UTC),
+                ttl=timedelta(hours=hours),
+            )
+        )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -66,3 +94,8 @@ def token(role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}")]
 
 def main() -> None:  # pragma: no cover - console entry point
     app(sys.argv[1:])
+
+
+from ledger import cli_fulfillment  # noqa: E402, F401, I001  (registers `ledger worker`)
+from ledger import cli_streams  # noqa: E402, F401  (registers relay, verify, export, verify-export)
+from ledger import replay_cli  # noqa: E402, F401  (registers `ledger replay …`)

@@ -23,30 +23,62 @@ def seed(runtime: Runtime, organization_id: str) -> dict[str, Any]:
     deps = runtime.deps
     ctx = Context(Actor(kind="system", id="demo-seed"), organization_id, "demo-seed", "demo-seed")
     sema = catalog.add_product(
-        deps, ctx, sku="SEMA-2.5", name="Semaglutide 2.5 mg/mL (compounded)", price_cents=29900, currency="usd",
-        active=True, kind="medication", requires_intake=True,
+        deps,
+        ctx,
+        sku="SEMA-2.5",
+        name="Semaglutide 2.5 mg/mL (compounded)",
+        price_cents=29900,
+        currency="usd",
+        active=True,
+        kind="medication",
+        requires_intake=True,
         medical_review=MedicalReviewMapping(visit_type="weight_loss_refill", med_id="beluga-sema-25"),
-        pharmacy=PharmacyMapping(partner="belmar", product_code="BLM-SEMA-25"))
+        pharmacy=PharmacyMapping(partner="belmar", product_code="BLM-SEMA-25"),
+    )
     tirz = catalog.add_product(
-        deps, ctx, sku="TIRZ-10", name="Tirzepatide 10 mg/mL (compounded)", price_cents=39900, currency="usd",
-        active=True, kind="medication", requires_intake=False,
+        deps,
+        ctx,
+        sku="TIRZ-10",
+        name="Tirzepatide 10 mg/mL (compounded)",
+        price_cents=39900,
+        currency="usd",
+        active=True,
+        kind="medication",
+        requires_intake=False,
         medical_review=MedicalReviewMapping(visit_type="weight_loss_refill", med_id=None),
-        pharmacy=PharmacyMapping(partner="dispensepro", product_code="DP-TIRZ-10"))
+        pharmacy=PharmacyMapping(partner="dispensepro", product_code="DP-TIRZ-10"),
+    )
     kit = catalog.add_product(
-        deps, ctx, sku="SHARPS-KIT", name="Syringe and sharps kit", price_cents=1500, currency="usd",
-        active=True, kind="non_rx", requires_intake=False, medical_review=None, pharmacy=None)
+        deps,
+        ctx,
+        sku="SHARPS-KIT",
+        name="Syringe and sharps kit",
+        price_cents=1500,
+        currency="usd",
+        active=True,
+        kind="non_rx",
+        requires_intake=False,
+        medical_review=None,
+        pharmacy=None,
+    )
     ada = catalog.register_patient(deps, ctx, name="Ada Lovelace", email="ada@example.com", state="TX")
-    ada, ada_card = catalog.save_payment_method(deps, ctx, ada.id, gateway="fake", token="pm_card_visa",
-                                                label="Visa ending 4242")
-    ada, ada_failing = catalog.save_payment_method(deps, ctx, ada.id, gateway="fake",
-                                                   token="pm_card_chargeCustomerFail", label="Card that declines")
+    ada, ada_card = catalog.save_payment_method(
+        deps, ctx, ada.id, gateway="fake", token="pm_card_visa", label="Visa ending 4242"  # noqa: S106 - a public test token
+    )
+    ada, ada_failing = catalog.save_payment_method(
+        deps, ctx, ada.id, gateway="fake", token="pm_card_chargeCustomerFail",  # noqa: S106 - a public test token
+        label="Card that declines",
+    )
     bob = catalog.register_patient(deps, ctx, name="Bob Hopper", email="bob@example.com", state="CA")
     original = orders.place_order(deps, ctx, ada.id, [(sema.id, 2), (tirz.id, 1), (kit.id, 1)])
     orders.pay_invoice(deps, ctx, original.invoice.id, ada_card, "demo-seed-original")
-    return {"organization_id": organization_id, "patients": {"ada": ada.id, "bob": bob.id},
-            "payment_methods": {"ada_visa": ada_card, "ada_declines": ada_failing},
-            "products": {"semaglutide": sema.id, "tirzepatide": tirz.id, "sharps_kit": kit.id},
-            "original_order": {"id": original.order.id, "number": original.order.number}}
+    return {
+        "organization_id": organization_id,
+        "patients": {"ada": ada.id, "bob": bob.id},
+        "payment_methods": {"ada_visa": ada_card, "ada_declines": ada_failing},
+        "products": {"semaglutide": sema.id, "tirzepatide": tirz.id, "sharps_kit": kit.id},
+        "original_order": {"id": original.order.id, "number": original.order.number},
+    }
 
 
 def ensure_demo(runtime: Runtime, organization_id: str, var_dir: Path) -> dict[str, Any] | None:
@@ -69,8 +101,12 @@ def banner(runtime: Runtime, data: dict[str, Any], base_url: str) -> str:
         return issue_token(runtime.token_secret, role=role, subject=subject, organization_id=org, now=now)
 
     ada_token = tok("patient", data["patients"]["ada"])
-    body = json.dumps({"product_id": data["products"]["semaglutide"],
-                       "payment_method_id": data["payment_methods"]["ada_visa"]})
+    body = json.dumps(
+        {
+            "product_id": data["products"]["semaglutide"],
+            "payment_method_id": data["payment_methods"]["ada_visa"],
+        }
+    )
     lines = [
         "",
         "Refill Ledger demo — local secrets under ./var, payment gateway 'fake' (pm_card_visa pays).",
@@ -81,7 +117,8 @@ def banner(runtime: Runtime, data: dict[str, Any], base_url: str) -> str:
         f"  patient Bob:  {tok('patient', data['patients']['bob'])}",
         *(f"  {role + ':':13} {tok(role)}" for role in ("staff", "cs", "ops", "service", "compliance")),
         "See Ada's orders and what she may refill:",
-        f"  curl -s {base_url}/patients/{data['patients']['ada']}/orders -H 'Authorization: Bearer {ada_token}'",
+        f"  curl -s {base_url}/patients/{data['patients']['ada']}/orders "
+        f"-H 'Authorization: Bearer {ada_token}'",
         "Request a refill of the semaglutide line and pay for it now:",
         f"  curl -s -X POST {base_url}/orders/{data['original_order']['id']}/refills "
         f"-H 'Authorization: Bearer {ada_token}' -H 'Idempotency-Key: demo-refill-1' "

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from adapters.dburl import eventsourcing_env, libpq_conninfo, parse_database_url
 
 _LOCAL_SECRETS = ("LEDGER_SECRET", "LEDGER_STRIPE_WEBHOOK_SECRET", "LEDGER_BELUGA_WEBHOOK_SECRET",
-                  "LEDGER_PHARMACY_WEBHOOK_SECRET")
+                  "LEDGER_PHARMACY_WEBHOOK_SECRET", "LEDGER_SIGNING_KEY")
 
 
 class SettingsError(Exception):
@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     log_json: bool | None = Field(None, alias="LEDGER_LOG_JSON")
     log_level: str = Field("INFO", alias="LEDGER_LOG_LEVEL")
     db_pool_size: int = Field(10, alias="LEDGER_DB_POOL_SIZE")
+    # Ed25519 seed (32 bytes, base64) signing chain checkpoints and export manifests; locally generated.
+    signing_key: str | None = Field(None, alias="LEDGER_SIGNING_KEY")
+    export_dir: Path | None = Field(None, alias="LEDGER_EXPORT_DIR")  # default: <var>/exports
 
     @property
     def json_logs(self) -> bool:
@@ -104,7 +107,8 @@ class Settings(BaseSettings):
 def _field(env_name: str) -> str:
     return {"LEDGER_SECRET": "secret", "LEDGER_STRIPE_WEBHOOK_SECRET": "stripe_webhook_secret",
             "LEDGER_BELUGA_WEBHOOK_SECRET": "beluga_webhook_secret",
-            "LEDGER_PHARMACY_WEBHOOK_SECRET": "pharmacy_webhook_secret"}[env_name]
+            "LEDGER_PHARMACY_WEBHOOK_SECRET": "pharmacy_webhook_secret",
+            "LEDGER_SIGNING_KEY": "signing_key"}[env_name]
 
 
 def load_settings() -> Settings:
