@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from domain.catalog import Product
-from domain.clinic.routing import ClinicRoute, Unroutable
+from domain.clinic.routing import ClinicRoute, Unroutable, rx_med_id
 from domain.events import Fact
 from domain.medical_review import needs_medical_review
 from domain.orders import FulfillmentHeld, FulfillmentReleased, Order, OrderLine
@@ -73,10 +73,10 @@ class PharmacyLinePlan:
 def expected_med_id(order: Order, line: OrderLine, product: Product | None) -> str | None:
     """The medId an RX_WRITTEN must name for this line (clinic carts fall back to the product id,
     as the clinic checkout writes its in-house prescription)."""
-    med_id = product.medical_review.med_id if product and product.medical_review else None
-    if med_id:
-        return med_id
-    return line.product_id if order.placed.source == "CLINIC_CART" else None
+    if order.placed.source == "CLINIC_CART":
+        # The same rule the clinic checkout used to write the in-house prescription.
+        return rx_med_id(product) if product is not None else line.product_id
+    return product.medical_review.med_id if product and product.medical_review else None
 
 
 def rx_confirmed(order: Order, products: Mapping[str, Product | None]) -> bool:
