@@ -6,7 +6,7 @@ so a late or repeated webhook can only add a fact, never drag the status backwar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -282,65 +282,74 @@ class Order:
         return next((ln for ln in self.placed.lines if ln.product_id == product_id), None)
 
 
+def _with(state: Order, **changes: object) -> Order:
+    """`dataclasses.replace` without re-running __init__: folds and rebuilds call this once per
+    event, and copying the field dict is ~10x cheaper than constructing a 30-field dataclass."""
+    new = object.__new__(Order)
+    new.__dict__.update(state.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
     if isinstance(fact, OrderPlaced):
         return Order(id=aggregate_id, placed=fact)
     assert state is not None, f"{fact.TYPE} before OrderPlaced"
     vendor_event_id = getattr(fact, "vendor_event_id", None)
     if vendor_event_id:
-        state = replace(state, seen_vendor_events=state.seen_vendor_events | {vendor_event_id})
+        state = _with(state, seen_vendor_events=state.seen_vendor_events | {vendor_event_id})
     match fact:
         case OrderCharged():
-            return replace(state, charged_at=state.charged_at or fact.charged_at)
+            return _with(state, charged_at=state.charged_at or fact.charged_at)
         case RefillOpened():
             opened = OpenedRefill(fact.refill_id, fact.refill_order_id, fact.refill_order_number,
                                   fact.product_id, fact.invoice_id)
-            return replace(state, refills=(*state.refills, opened))
+            return _with(state, refills=(*state.refills, opened))
         case IntakeRecorded():
-            return replace(state, intake_status=fact.status)
+            return _with(state, intake_status=fact.status)
         case LabRequisitionRecorded():
-            return replace(state, lab_requisition=True)
+            return _with(state, lab_requisition=True)
         case LabResultsRecorded():
-            return replace(state, lab_results=True)
+            return _with(state, lab_results=True)
         case MedicalReviewSubmitted():
-            return replace(state, master_id=fact.master_id, medical_review_status="submitted",
+            return _with(state, master_id=fact.master_id, medical_review_status="submitted",
                            medical_review_attempts=fact.attempt, blocked_reasons=(),
                            medical_review_error=None, submitted_med_ids=fact.med_ids)
         case MedicalReviewBlocked():
-            return replace(state, master_id=fact.master_id, medical_review_status="blocked",
+            return _with(state, master_id=fact.master_id, medical_review_status="blocked",
                            medical_review_attempts=fact.attempt, blocked_reasons=fact.reasons)
         case MedicalReviewFailed():
-            return replace(state, master_id=fact.master_id, medical_review_status="failed",
+            return _with(state, master_id=fact.master_id, medical_review_status="failed",
                            medical_review_attempts=fact.attempt, medical_review_error=fact.error)
         case RxWritten():
             merged = tuple(dict.fromkeys((*state.rx_med_ids, *fact.med_ids)))
-            return replace(state, rx_med_ids=merged)
+            return _with(state, rx_med_ids=merged)
         case ConsultConcluded():
-            return replace(state, consult_outcome=fact.outcome, medical_review_status="concluded")
+            return _with(state, consult_outcome=fact.outcome, medical_review_status="concluded")
         case ConsultCanceled():
-            return replace(state, medical_review_status="canceled")
+            return _with(state, medical_review_status="canceled")
         case FulfillmentHeld():
-            return replace(state, held_by=fact.failed_checks)
+            return _with(state, held_by=fact.failed_checks)
         case FulfillmentReleased():
-            return replace(state, fulfillment_released=True, fulfillment_partner=fact.partner, held_by=())
+            return _with(state, fulfillment_released=True, fulfillment_partner=fact.partner, held_by=())
         case PharmacyOrderSubmitted():
-            return replace(state, pharmacy_submitted=True, pharmacy_external_id=fact.external_id,
+            return _with(state, pharmacy_submitted=True, pharmacy_external_id=fact.external_id,
                            fulfillment_partner=fact.partner, pharmacy_error=None)
         case PharmacySubmissionFailed():
-            return replace(state, pharmacy_error=fact.error)
+            return _with(state, pharmacy_error=fact.error)
         case PharmacyOrderAccepted():
-            return replace(state, accepted=True,
+            return _with(state, accepted=True,
                            pharmacy_external_id=state.pharmacy_external_id or fact.external_id)
         case PharmacyOrderRejected():
-            return replace(state, pharmacy_rejected_reason=fact.reason or "rejected by pharmacy")
+            return _with(state, pharmacy_rejected_reason=fact.reason or "rejected by pharmacy")
         case PharmacyOrderProcessing():
-            return replace(state, accepted=True, processing=True)
+            return _with(state, accepted=True, processing=True)
         case OrderShipped():
-            return replace(state, shipped=True, carrier=fact.carrier, tracking=fact.tracking)
+            return _with(state, shipped=True, carrier=fact.carrier, tracking=fact.tracking)
         case OrderDelivered():
-            return replace(state, delivered=True)
+            return _with(state, delivered=True)
         case OrderCanceled():
-            return replace(state, canceled_reason=fact.reason)
+            return _with(state, canceled_reason=fact.reason)
         case OrderRefunded():
-            return replace(state, refunded=True)
+            return _with(state, refunded=True)
     return state
