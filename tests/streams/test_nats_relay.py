@@ -50,7 +50,7 @@ async def read(url: str, stream: str, prefix: str, after_seq: int, want: int) ->
         while len(got) < want:
             try:
                 msgs = await sub.fetch(min(50, want - len(got)), timeout=2)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats' own and asyncio's: either way, nothing more to read
                 break
             for m in msgs:
                 body = json.loads(m.data)
