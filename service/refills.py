@@ -72,14 +72,14 @@ def request_refill(deps: Deps, ctx: Context, patient_id: str, order_id: str, pro
             deps.commit(batch)
             return existing, False, False
         assert product is not None
-        ids = RefillIds(refill_id=deps.new_id(), order_id=deps.new_id(), order_number="",
-                        invoice_id=deps.new_id())
-        ids = RefillIds(ids.refill_id, ids.order_id, deps.order_number(ids.order_id), ids.invoice_id)
+        new_order_id = deps.new_id()
+        ids = RefillIds(refill_id=deps.new_id(), order_id=new_order_id,
+                        order_number=deps.order_number(new_order_id), invoice_id=deps.new_id())
         decision = refills.request_refill(original.state, product.state, patient, payment_method_id, ids,
                                           idempotency_key, deps.clock())
-        batch.start(load_id(ids.refill_id), decision.refill)
-        batch.start(load_id(ids.order_id), decision.order)
-        batch.start(load_id(ids.invoice_id), decision.invoice)
+        batch.start(UUID(ids.refill_id), decision.refill)
+        batch.start(UUID(ids.order_id), decision.order)
+        batch.start(UUID(ids.invoice_id), decision.invoice)
         batch.extend(original, decision.original)
         claim(batch, keyed, "refill", ids.refill_id)
         deps.commit(batch)
@@ -106,10 +106,6 @@ def _outcome(deps: Deps, refill_id: str, *, created: bool) -> RefillOutcome:
     order: Order = load(deps.store, "order", refill.requested.refill_order_id).state
     invoice: Invoice = load(deps.store, "invoice", refill.requested.invoice_id).state
     return RefillOutcome(refill, order, invoice, created)
-
-
-def load_id(value: str) -> UUID:
-    return UUID(value)
 
 
 def refill_block(deps: Deps, ctx: Context, order: Order, patient: Patient) -> dict[str, object]:
