@@ -15,6 +15,7 @@ from api.auth import issue_token
 from api.runtime import Runtime
 from domain.catalog import MedicalReviewMapping, PharmacyMapping
 from domain.events import Actor
+from ledger.demo_clinic import clinic_banner, seed_clinic
 from service import catalog, orders
 from service.unit import Context
 
@@ -72,7 +73,9 @@ def seed(runtime: Runtime, organization_id: str) -> dict[str, Any]:
     bob = catalog.register_patient(deps, ctx, name="Bob Hopper", email="bob@example.com", state="CA")
     original = orders.place_order(deps, ctx, ada.id, [(sema.id, 2), (tirz.id, 1), (kit.id, 1)])
     orders.pay_invoice(deps, ctx, original.invoice.id, ada_card, "demo-seed-original")
+    products = {"semaglutide": sema.id, "tirzepatide": tirz.id, "sharps_kit": kit.id}
     return {
+        "clinic": seed_clinic(deps, ctx, products),
         "organization_id": organization_id,
         "patients": {"ada": ada.id, "bob": bob.id},
         "payment_methods": {"ada_visa": ada_card, "ada_declines": ada_failing},
@@ -124,6 +127,9 @@ def banner(runtime: Runtime, data: dict[str, Any], base_url: str) -> str:
         f"-H 'Authorization: Bearer {ada_token}' -H 'Idempotency-Key: demo-refill-1' "
         f"-H 'Content-Type: application/json' -d '{body}'",
         f"(Pay with {data['payment_methods']['ada_declines']} instead to see a decline.)",
-        "",
     ]
+    if "clinic" in data:
+        clinic = data["clinic"]
+        lines += clinic_banner(base_url, tok("clinic", clinic["user_id"]), clinic, data["products"])
+    lines.append("")
     return "\n".join(lines)
