@@ -108,7 +108,9 @@ class CheckoutOut(BaseModel):
 
 
 class InvalidCartProblem(Problem):
-    problems: list[ProblemOut]
+    """422 at checkout: the cart's validation problems, or (empty list) a malformed request."""
+
+    problems: list[ProblemOut] = []
 
 
 class DeclinedCheckoutProblem(Problem):

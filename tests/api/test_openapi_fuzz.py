@@ -1,8 +1,8 @@
 """Schemathesis against the served /openapi.json: no 5xx, no response outside the schema.
 
 The fuzzer runs as a separate process against a real uvicorn server (demo-sized data on a
-temporary SQLite store), once with a staff token and once with an ops token, so both the
-catalog/order surface and the support surface are exercised past authentication.
+temporary SQLite store), with a staff, an ops and a clinic token, so the catalog/order, support and
+clinic-cart surfaces are each exercised past authentication.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from tests.support.app import ORG, ledger_settings
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
-@pytest.mark.parametrize("role", ["staff", "ops"])
+@pytest.mark.parametrize("role", ["staff", "ops", "clinic"])
 def test_fuzzing_the_served_schema_finds_no_5xx_and_no_off_schema_response(tmp_path: Path, role: str) -> None:
     runtime = build_runtime(ledger_settings(tmp_path))
-    seed(runtime, ORG)
+    demo = seed(runtime, ORG)
+    subject = demo["clinic"]["user_id"] if role == "clinic" else None  # the demo clinic's nurse
     token = issue_token(
-        runtime.token_secret, role=role, subject=None, organization_id=ORG, now=datetime.now(UTC)
+        runtime.token_secret, role=role, subject=subject, organization_id=ORG, now=datetime.now(UTC)
     )
     with serve_in_thread(create_app(runtime)) as server:
         result = subprocess.run(
