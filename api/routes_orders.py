@@ -141,10 +141,11 @@ def patient_orders(call: Call) -> Reply:
     call.only_own(patient_id, "patient")
     patient = catalog.get_patient(deps, ctx, patient_id)
     call.runtime.refresh_views()
+    active = deps.organization(ctx.organization_id).active_gateway
     listed = []
     for order_id in orders_of_patient(call.runtime.views, ctx.organization_id, patient_id):
         order = orders.get_order(deps, ctx, order_id)
-        block = refills.refill_block(deps, ctx, order, patient)
+        block = refills.refill_block(deps, ctx, order, patient, active)
         listed.append(
             m.PatientOrderOut(**_order_view(call, order).model_dump(), refill=m.RefillBlock(**block))
         )

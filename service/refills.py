@@ -108,10 +108,13 @@ def _outcome(deps: Deps, refill_id: str, *, created: bool) -> RefillOutcome:
     return RefillOutcome(refill, order, invoice, created)
 
 
-def refill_block(deps: Deps, ctx: Context, order: Order, patient: Patient) -> dict[str, object]:
-    """The portal's view of one order: may it be refilled, with what, and why not."""
+def refill_block(deps: Deps, ctx: Context, order: Order, patient: Patient,
+                 active: str) -> dict[str, object]:
+    """The portal's view of one order: may it be refilled, with what, and why not.
+
+    `active` is the organization's active gateway, read once per listing by the caller.
+    """
     products = current_products(deps, ctx, order)
-    active = deps.organization(ctx.organization_id).active_gateway
     reasons = refills.eligibility_for_listing(order, patient, products, active)
     offered = refills.refillable_products(order, products)
     methods = patient.methods_for(active)
