@@ -88,9 +88,7 @@ def visit_payload(visit: VisitSubmission) -> dict[str, Any]:
         "masterId": visit.master_id,
         "visitType": visit.visit_type,
         "patient": {"ref": visit.patient_ref, "state": visit.patient_state},
-        "medsRequested": [
-            {"medId": m.med_id, "name": m.name, "quantity": m.quantity} for m in visit.meds
-        ],
+        "medsRequested": [{"medId": m.med_id, "name": m.name, "quantity": m.quantity} for m in visit.meds],
         "pharmacy": visit.pharmacy,
         "labMethod": visit.lab_method,
         "referenceId": visit.order_id,
@@ -192,4 +190,3 @@ def parse_beluga_webhook(body: bytes) -> BelugaWebhook:
         meds_prescribed=tuple(meds),
         visit_outcome=optional_str(data, "visitOutcome"),
     )
-

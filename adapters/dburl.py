@@ -16,9 +16,7 @@ from psycopg.conninfo import make_conninfo
 DatabaseKind = Literal["postgres", "sqlite"]
 
 # Accept SQLAlchemy-style driver suffixes too, because people paste those URLs around.
-_POSTGRES_SCHEMES = frozenset(
-    {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}
-)
+_POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"})
 _SQLITE_SCHEMES = frozenset({"sqlite", "sqlite3"})
 
 DEFAULT_POSTGRES_PORT = 5432

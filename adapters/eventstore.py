@@ -80,8 +80,12 @@ class LedgerMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        return decode_event(stored_event.originator_id, stored_event.originator_version,
-                            stored_event.topic, stored_event.state)
+        return decode_event(
+            stored_event.originator_id,
+            stored_event.originator_version,
+            stored_event.topic,
+            stored_event.state,
+        )
 
 
 class ConcurrentWrite(Exception):
@@ -123,11 +127,13 @@ class LedgerStore(Application[UUID]):
         return [cast(Recorded, e) for e in self.events.get(aggregate_id, lte=up_to_version)]
 
     def notifications(self, after: int, limit: int, topics: Sequence[str] = ()) -> Sequence[Notification]:
-        return self.recorder.select_notifications(start=after, limit=limit, topics=topics,
-                                                  inclusive_of_start=False)
+        return self.recorder.select_notifications(
+            start=after, limit=limit, topics=topics, inclusive_of_start=False
+        )
 
-    def iter_notifications(self, after: int = 0, page: int = 1000,
-                           topics: Sequence[str] = ()) -> Iterator[Notification]:
+    def iter_notifications(
+        self, after: int = 0, page: int = 1000, topics: Sequence[str] = ()
+    ) -> Iterator[Notification]:
         while True:
             batch = self.notifications(after, page, topics)
             yield from batch

@@ -13,8 +13,24 @@ from typing import Any
 
 import structlog
 
-PHI_KEYS = frozenset({"name", "email", "patient_name", "state", "sig", "product_name", "note", "data",
-                      "payload", "body", "meds", "address", "phone", "dob"})
+PHI_KEYS = frozenset(
+    {
+        "name",
+        "email",
+        "patient_name",
+        "state",
+        "sig",
+        "product_name",
+        "note",
+        "data",
+        "payload",
+        "body",
+        "meds",
+        "address",
+        "phone",
+        "dob",
+    }
+)
 
 
 def _drop_phi(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:

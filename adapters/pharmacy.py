@@ -89,8 +89,9 @@ class PharmacyClient(Protocol):
 ErrorReader = Callable[[Any], tuple[str, str]]
 
 
-def _post(client: httpx.Client, url: str, payload: dict[str, Any], headers: dict[str, str],
-          read_error: ErrorReader) -> httpx.Response:
+def _post(
+    client: httpx.Client, url: str, payload: dict[str, Any], headers: dict[str, str], read_error: ErrorReader
+) -> httpx.Response:
     try:
         response = client.post(url, json=payload, headers=headers)
     except httpx.HTTPError as exc:
@@ -106,12 +107,18 @@ def _post(client: httpx.Client, url: str, payload: dict[str, Any], headers: dict
     raise PharmacyUnavailable(f"POST {url} answered {response.status_code}")
 
 
-def _submission(order: PharmacyOrder, response: httpx.Response, id_key: str,
-                status_key: str) -> PharmacySubmission:
+def _submission(
+    order: PharmacyOrder, response: httpx.Response, id_key: str, status_key: str
+) -> PharmacySubmission:
     try:
         data = response.json()
-        return PharmacySubmission(order.partner, order.order_id, str(data[id_key]),
-                                  str(data[status_key]), response.status_code == 201)
+        return PharmacySubmission(
+            order.partner,
+            order.order_id,
+            str(data[id_key]),
+            str(data[status_key]),
+            response.status_code == 201,
+        )
     except (ValueError, KeyError, TypeError) as exc:
         # Unreadable 2xx: the order may exist; the partner's dedupe makes a retry safe.
         raise PharmacyUnavailable("pharmacy answered 2xx with an unreadable body") from exc
@@ -122,8 +129,13 @@ class LifeFileClient:
 
     partner = BELMAR
 
-    def __init__(self, base_url: str, api_key: str, client: httpx.Client | None = None,
-                 practice_id: str = "refill-ledger") -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        client: httpx.Client | None = None,
+        practice_id: str = "refill-ledger",
+    ) -> None:
         self._url = base_url.rstrip("/") + "/lifefile/v1/orders"
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._practice_id = practice_id
@@ -134,12 +146,19 @@ class LifeFileClient:
             "referenceId": order.order_id,
             "practice": {"id": self._practice_id},
             "patient": {"ref": order.patient_ref, "state": order.patient_state},
-            "rxs": [{"productCode": line.product_code, "quantity": line.quantity, "sig": line.sig}
-                    for line in order.lines],
+            "rxs": [
+                {"productCode": line.product_code, "quantity": line.quantity, "sig": line.sig}
+                for line in order.lines
+            ],
             "shipping": {"method": "standard", "state": order.patient_state},
         }
-        response = _post(self._client, self._url, payload, self._headers,
-                         lambda d: (str(d["error"]["code"]), str(d["error"].get("message", ""))))
+        response = _post(
+            self._client,
+            self._url,
+            payload,
+            self._headers,
+            lambda d: (str(d["error"]["code"]), str(d["error"].get("message", ""))),
+        )
         return _submission(order, response, "orderId", "status")
 
 
@@ -156,16 +175,24 @@ class DispenseProClient:
             "external_order_id": order.order_id,
             "patient_ref": order.patient_ref,
             "ship_to_state": order.patient_state,
-            "items": [{"ndc_or_code": line.product_code, "qty": line.quantity,
-                       "directions": line.sig} for line in order.lines],
+            "items": [
+                {"ndc_or_code": line.product_code, "qty": line.quantity, "directions": line.sig}
+                for line in order.lines
+            ],
         }
-        response = _post(self._client, self._url, payload, self._headers,
-                         lambda d: (str(d["error_code"]), str(d.get("detail", ""))))
+        response = _post(
+            self._client,
+            self._url,
+            payload,
+            self._headers,
+            lambda d: (str(d["error_code"]), str(d.get("detail", ""))),
+        )
         return _submission(order, response, "id", "state")
 
 
-def pharmacy_client(partner: str, base_url: str, api_key: str,
-                    client: httpx.Client | None = None) -> PharmacyClient:
+def pharmacy_client(
+    partner: str, base_url: str, api_key: str, client: httpx.Client | None = None
+) -> PharmacyClient:
     """The client for a partner code from the product's pharmacy routing."""
     if partner == BELMAR:
         return LifeFileClient(base_url, api_key, client)

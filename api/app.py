@@ -62,8 +62,13 @@ class RequestContext:
             await self.app(scope, receive, send_wrapper)
         finally:
             # One summary line per request: method, route template, status, time. No bodies.
-            log.info("request", method=scope["method"], path=_route_template(scope), status=status,
-                     ms=round((time.perf_counter() - started) * 1000, 1))
+            log.info(
+                "request",
+                method=scope["method"],
+                path=_route_template(scope),
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
 
 
 def _route_template(scope: Scope) -> str:
@@ -87,14 +92,21 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     return problem(405, "Method Not Allowed", "This method is not allowed on this resource.")
 
 
-def create_app(runtime: Runtime, *, extra_routes: list[BaseRoute] | None = None,
-               on_startup: list[Callable[[], None]] | None = None) -> Starlette:
+def create_app(
+    runtime: Runtime,
+    *,
+    extra_routes: list[BaseRoute] | None = None,
+    on_startup: list[Callable[[], None]] | None = None,
+) -> Starlette:
     spec_cache: dict[str, Any] = {}
 
     async def openapi(request: Request) -> Response:
         if not spec_cache:
-            spec_cache.update(build_openapi(title="Refill Ledger", version="0.1.0",
-                                            extra_paths=runtime.extras.get("openapi_paths")))
+            spec_cache.update(
+                build_openapi(
+                    title="Refill Ledger", version="0.1.0", extra_paths=runtime.extras.get("openapi_paths")
+                )
+            )
         return JSONResponse(spec_cache)
 
     async def health(request: Request) -> Response:
@@ -111,13 +123,26 @@ def create_app(runtime: Runtime, *, extra_routes: list[BaseRoute] | None = None,
     routes: list[BaseRoute] = [
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         Route("/healthz", health, methods=["GET"], include_in_schema=False),
-        *routes_catalog.routes, *routes_orders.routes, *clinic.routes,
-        *routes_events.routes, *routes_compliance.routes, *routes_medical.routes, *webhooks.routes,
+        *routes_catalog.routes,
+        *routes_orders.routes,
+        *clinic.routes,
+        *routes_events.routes,
+        *routes_compliance.routes,
+        *routes_medical.routes,
+        *webhooks.routes,
         *routes_support.routes,
         *(extra_routes or []),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(RequestContext)], lifespan=lifespan,
-                    exception_handlers={**{kind: _handle for kind in KNOWN_ERRORS}, Exception: _handle,
-                                        404: _not_found, 405: _method_not_allowed})
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestContext)],
+        lifespan=lifespan,
+        exception_handlers={
+            **{kind: _handle for kind in KNOWN_ERRORS},
+            Exception: _handle,
+            404: _not_found,
+            405: _method_not_allowed,
+        },
+    )
     app.state.runtime = runtime
     return app

@@ -16,8 +16,15 @@ from domain.events import Actor
 
 Role = Literal["patient", "clinic", "staff", "cs", "ops", "compliance", "service"]
 ROLES: tuple[str, ...] = get_args(Role)
-_ACTOR_KIND = {"patient": "patient", "clinic": "clinic_user", "staff": "staff", "cs": "cs", "ops": "ops",
-               "compliance": "compliance", "service": "service"}
+_ACTOR_KIND = {
+    "patient": "patient",
+    "clinic": "clinic_user",
+    "staff": "staff",
+    "cs": "cs",
+    "ops": "ops",
+    "compliance": "compliance",
+    "service": "service",
+}
 
 
 @dataclass(frozen=True)
@@ -39,14 +46,25 @@ class Forbidden(Exception):
     pass
 
 
-def issue_token(secret: str, *, role: str, subject: str | None, organization_id: str, now: datetime,
-                ttl: timedelta = timedelta(hours=12)) -> str:
+def issue_token(
+    secret: str,
+    *,
+    role: str,
+    subject: str | None,
+    organization_id: str,
+    now: datetime,
+    ttl: timedelta = timedelta(hours=12),
+) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if role in ("patient", "clinic") and not subject:
         raise ValueError(f"a {role} token needs a subject")
-    claims = {"role": role, "org": organization_id, "iat": int(now.timestamp()),
-              "exp": int((now + ttl).timestamp())}
+    claims = {
+        "role": role,
+        "org": organization_id,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
     if subject:
         claims["sub"] = subject
     return jwt.encode(claims, secret, algorithm="HS256")
@@ -56,8 +74,12 @@ def authenticate(secret: str, authorization: str | None) -> Principal:
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthenticated("A bearer token is required.")
     try:
-        claims = jwt.decode(authorization[7:].strip(), secret, algorithms=["HS256"],
-                            options={"require": ["exp", "role", "org"]})
+        claims = jwt.decode(
+            authorization[7:].strip(),
+            secret,
+            algorithms=["HS256"],
+            options={"require": ["exp", "role", "org"]},
+        )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthenticated("The token has expired.") from exc
     except jwt.PyJWTError as exc:

@@ -150,5 +150,12 @@ def set_offering(call: Call) -> Reply:
     found = clinic.set_offering(call.runtime.deps, call.ctx(), call.path("pharmacy_id"), **b.model_dump())
     return Reply(200, m.Created(id=found.id))
 
-routes = [register_clinic, register_user, register_prescriber, enroll_patient, register_pharmacy,
-          set_offering]
+
+routes = [
+    register_clinic,
+    register_user,
+    register_prescriber,
+    enroll_patient,
+    register_pharmacy,
+    set_offering,
+]

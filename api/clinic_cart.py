@@ -188,4 +188,5 @@ def checkout(call: Call) -> Reply:
         ),
     )
 
+
 routes = [open_cart, get_cart, add_line, patch_line, delete_line, validate_cart, checkout]

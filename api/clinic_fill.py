@@ -166,4 +166,5 @@ def save_payment_method(call: Call) -> Reply:
     )
     return Reply(201, m.Created(id=method_id))
 
+
 routes = [save_quickfill, apply_quickfill, reorder, pharmacy_options, save_payment_method]

@@ -118,8 +118,12 @@ async def stream_events(request: Request) -> Response:
     require(principal, ROLES)
     if "text/event-stream" not in request.headers.get("accept", ""):
         # An endless stream only for clients that asked for one (EventSource always does).
-        raise ApiError(406, "Not Acceptable", "This is a text/event-stream; send that Accept header.",
-                       reasons=("ACCEPT_EVENT_STREAM",))
+        raise ApiError(
+            406,
+            "Not Acceptable",
+            "This is a text/event-stream; send that Accept header.",
+            reasons=("ACCEPT_EVENT_STREAM",),
+        )
     after, types = _resume_from(request), _types(request.query_params.get("types"))
     wakeup: Wakeup = runtime.extras.setdefault("event_wakeup", Wakeup())
     poll = float(runtime.extras.get("stream_poll_seconds", 1.0))
@@ -189,7 +193,7 @@ STREAM_OPENAPI: dict[str, Any] = {
                     for code, text in (
                         (401, "Missing, malformed or expired token"),
                         (403, "Role not allowed"),
-                (406, "The client did not accept text/event-stream"),
+                        (406, "The client did not accept text/event-stream"),
                         (422, "Invalid position or event types"),
                     )
                 },

@@ -93,10 +93,17 @@ class Product:
 def evolve_product(state: Product | None, fact: Fact, aggregate_id: str) -> Product:
     if isinstance(fact, ProductAdded):
         return Product(
-            id=aggregate_id, sku=fact.sku, name=fact.name, price_cents=fact.price_cents,
-            currency=fact.currency, active=fact.active, kind=fact.kind,
-            requires_intake=fact.requires_intake, lab=fact.lab,
-            medical_review=fact.medical_review, pharmacy=fact.pharmacy,
+            id=aggregate_id,
+            sku=fact.sku,
+            name=fact.name,
+            price_cents=fact.price_cents,
+            currency=fact.currency,
+            active=fact.active,
+            kind=fact.kind,
+            requires_intake=fact.requires_intake,
+            lab=fact.lab,
+            medical_review=fact.medical_review,
+            pharmacy=fact.pharmacy,
         )
     assert state is not None, f"{fact.TYPE} before ProductAdded"
     if isinstance(fact, ProductRepriced):
@@ -107,8 +114,11 @@ def evolve_product(state: Product | None, fact: Fact, aggregate_id: str) -> Prod
         return replace(state, active=True)
     if isinstance(fact, ProductMappingsChanged):
         return replace(
-            state, medical_review=fact.medical_review, pharmacy=fact.pharmacy,
-            requires_intake=fact.requires_intake, lab=fact.lab,
+            state,
+            medical_review=fact.medical_review,
+            pharmacy=fact.pharmacy,
+            requires_intake=fact.requires_intake,
+            lab=fact.lab,
         )
     return state
 
@@ -137,12 +147,17 @@ def change_product(
     new_lab = product.lab if lab is _UNSET else lab
     new_intake = product.requires_intake if requires_intake is None else requires_intake
     if (new_review, new_pharmacy, new_intake, new_lab) != (
-        product.medical_review, product.pharmacy, product.requires_intake, product.lab
+        product.medical_review,
+        product.pharmacy,
+        product.requires_intake,
+        product.lab,
     ):
-        facts.append(ProductMappingsChanged(
-            medical_review=new_review,
-            pharmacy=new_pharmacy,
-            requires_intake=new_intake,
-            lab=new_lab,
-        ))
+        facts.append(
+            ProductMappingsChanged(
+                medical_review=new_review,
+                pharmacy=new_pharmacy,
+                requires_intake=new_intake,
+                lab=new_lab,
+            )
+        )
     return facts

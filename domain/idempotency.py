@@ -32,6 +32,8 @@ def evolve_claim(state: ClaimedKey | None, fact: Fact, aggregate_id: str) -> Cla
 def replay_claim(claim: ClaimedKey, fingerprint: str) -> str:
     """The resource a reused key refers to; a different body under the same key is a conflict."""
     if claim.fingerprint != fingerprint:
-        raise Conflict("This Idempotency-Key was used with a different request body.",
-                       reasons=("IDEMPOTENCY_KEY_REUSED",))
+        raise Conflict(
+            "This Idempotency-Key was used with a different request body.",
+            reasons=("IDEMPOTENCY_KEY_REUSED",),
+        )
     return claim.resource_id

@@ -106,18 +106,25 @@ def evolve_invoice(state: Invoice | None, fact: Fact, aggregate_id: str) -> Invo
     assert state is not None
     match fact:
         case PaymentAttempted():
-            attempt = Attempt(fact.attempt, fact.gateway, fact.payment_method_id,
-                              fact.idempotency_key, fact.attempted_at)
+            attempt = Attempt(
+                fact.attempt, fact.gateway, fact.payment_method_id, fact.idempotency_key, fact.attempted_at
+            )
             others = tuple(a for a in state.attempts if a.number != fact.attempt)
             return replace(state, attempts=(*others, attempt))
         case PaymentSucceeded():
-            return replace(state, status="PAID" if state.status == "OPEN" else state.status,
-                           paid_at=state.paid_at or fact.paid_at,
-                           attempts=_settle(state, fact.attempt, "succeeded", None, None,
-                                            fact.gateway_reference))
+            return replace(
+                state,
+                status="PAID" if state.status == "OPEN" else state.status,
+                paid_at=state.paid_at or fact.paid_at,
+                attempts=_settle(state, fact.attempt, "succeeded", None, None, fact.gateway_reference),
+            )
         case PaymentFailed():
-            return replace(state, attempts=_settle(state, fact.attempt, "failed", fact.decline_code,
-                                                   fact.message, fact.gateway_reference))
+            return replace(
+                state,
+                attempts=_settle(
+                    state, fact.attempt, "failed", fact.decline_code, fact.message, fact.gateway_reference
+                ),
+            )
         case InvoiceVoided():
             return replace(state, status="VOID")
         case InvoiceRefunded():
@@ -125,17 +132,25 @@ def evolve_invoice(state: Invoice | None, fact: Fact, aggregate_id: str) -> Invo
     return state
 
 
-def _settle(state: Invoice, number: int, outcome: Literal["succeeded", "failed"],
-            code: str | None, message: str | None, ref: str | None) -> tuple[Attempt, ...]:
+def _settle(
+    state: Invoice,
+    number: int,
+    outcome: Literal["succeeded", "failed"],
+    code: str | None,
+    message: str | None,
+    ref: str | None,
+) -> tuple[Attempt, ...]:
     return tuple(
         replace(a, outcome=outcome, decline_code=code, message=message, gateway_reference=ref)
-        if a.number == number else a
+        if a.number == number
+        else a
         for a in state.attempts
     )
 
 
-def start_payment(invoice: Invoice, *, gateway: str, payment_method_id: str,
-                  now: datetime) -> PaymentAttempted:
+def start_payment(
+    invoice: Invoice, *, gateway: str, payment_method_id: str, now: datetime
+) -> PaymentAttempted:
     """Decide a new charge attempt. Only one attempt may be in flight; a paid invoice is final."""
     if invoice.status == "PAID":
         raise Conflict("The invoice is already paid.", reasons=("INVOICE_ALREADY_PAID",))
@@ -144,16 +159,24 @@ def start_payment(invoice: Invoice, *, gateway: str, payment_method_id: str,
     last = invoice.last_attempt
     if last is not None and last.outcome == "pending":
         if now - last.attempted_at < STALE_ATTEMPT_AFTER:
-            raise Conflict("A payment for this invoice is already in progress.",
-                           reasons=("PAYMENT_IN_PROGRESS",))
+            raise Conflict(
+                "A payment for this invoice is already in progress.", reasons=("PAYMENT_IN_PROGRESS",)
+            )
         # Re-drive the interrupted attempt under its own key: the gateway dedupes it.
-        return PaymentAttempted(attempt=last.number, gateway=last.gateway,
-                                payment_method_id=last.payment_method_id,
-                                idempotency_key=last.idempotency_key,
-                                amount_cents=invoice.amount_cents, attempted_at=now)
+        return PaymentAttempted(
+            attempt=last.number,
+            gateway=last.gateway,
+            payment_method_id=last.payment_method_id,
+            idempotency_key=last.idempotency_key,
+            amount_cents=invoice.amount_cents,
+            attempted_at=now,
+        )
     number = len(invoice.attempts) + 1
     return PaymentAttempted(
-        attempt=number, gateway=gateway, payment_method_id=payment_method_id,
+        attempt=number,
+        gateway=gateway,
+        payment_method_id=payment_method_id,
         idempotency_key=f"invoice-{invoice.id}-attempt-{number}",
-        amount_cents=invoice.amount_cents, attempted_at=now,
+        amount_cents=invoice.amount_cents,
+        attempted_at=now,
     )

@@ -302,8 +302,13 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
         case OrderCharged():
             return _with(state, charged_at=state.charged_at or fact.charged_at)
         case RefillOpened():
-            opened = OpenedRefill(fact.refill_id, fact.refill_order_id, fact.refill_order_number,
-                                  fact.product_id, fact.invoice_id)
+            opened = OpenedRefill(
+                fact.refill_id,
+                fact.refill_order_id,
+                fact.refill_order_number,
+                fact.product_id,
+                fact.invoice_id,
+            )
             return _with(state, refills=(*state.refills, opened))
         case IntakeRecorded():
             return _with(state, intake_status=fact.status)
@@ -312,15 +317,31 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
         case LabResultsRecorded():
             return _with(state, lab_results=True)
         case MedicalReviewSubmitted():
-            return _with(state, master_id=fact.master_id, medical_review_status="submitted",
-                           medical_review_attempts=fact.attempt, blocked_reasons=(),
-                           medical_review_error=None, submitted_med_ids=fact.med_ids)
+            return _with(
+                state,
+                master_id=fact.master_id,
+                medical_review_status="submitted",
+                medical_review_attempts=fact.attempt,
+                blocked_reasons=(),
+                medical_review_error=None,
+                submitted_med_ids=fact.med_ids,
+            )
         case MedicalReviewBlocked():
-            return _with(state, master_id=fact.master_id, medical_review_status="blocked",
-                           medical_review_attempts=fact.attempt, blocked_reasons=fact.reasons)
+            return _with(
+                state,
+                master_id=fact.master_id,
+                medical_review_status="blocked",
+                medical_review_attempts=fact.attempt,
+                blocked_reasons=fact.reasons,
+            )
         case MedicalReviewFailed():
-            return _with(state, master_id=fact.master_id, medical_review_status="failed",
-                           medical_review_attempts=fact.attempt, medical_review_error=fact.error)
+            return _with(
+                state,
+                master_id=fact.master_id,
+                medical_review_status="failed",
+                medical_review_attempts=fact.attempt,
+                medical_review_error=fact.error,
+            )
         case RxWritten():
             merged = tuple(dict.fromkeys((*state.rx_med_ids, *fact.med_ids)))
             return _with(state, rx_med_ids=merged)
@@ -333,13 +354,19 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
         case FulfillmentReleased():
             return _with(state, fulfillment_released=True, fulfillment_partner=fact.partner, held_by=())
         case PharmacyOrderSubmitted():
-            return _with(state, pharmacy_submitted=True, pharmacy_external_id=fact.external_id,
-                           fulfillment_partner=fact.partner, pharmacy_error=None)
+            return _with(
+                state,
+                pharmacy_submitted=True,
+                pharmacy_external_id=fact.external_id,
+                fulfillment_partner=fact.partner,
+                pharmacy_error=None,
+            )
         case PharmacySubmissionFailed():
             return _with(state, pharmacy_error=fact.error)
         case PharmacyOrderAccepted():
-            return _with(state, accepted=True,
-                           pharmacy_external_id=state.pharmacy_external_id or fact.external_id)
+            return _with(
+                state, accepted=True, pharmacy_external_id=state.pharmacy_external_id or fact.external_id
+            )
         case PharmacyOrderRejected():
             return _with(state, pharmacy_rejected_reason=fact.reason or "rejected by pharmacy")
         case PharmacyOrderProcessing():

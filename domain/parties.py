@@ -97,8 +97,12 @@ def evolve_patient(state: Patient | None, fact: Fact, aggregate_id: str) -> Pati
     assert state is not None
     if isinstance(fact, PaymentMethodSaved):
         method = SavedPaymentMethod(
-            id=fact.payment_method_id, gateway=fact.gateway, customer_ref=fact.customer_ref,
-            payment_method_ref=fact.payment_method_ref, label=fact.label, brand=fact.brand,
+            id=fact.payment_method_id,
+            gateway=fact.gateway,
+            customer_ref=fact.customer_ref,
+            payment_method_ref=fact.payment_method_ref,
+            label=fact.label,
+            brand=fact.brand,
             last4=fact.last4,
         )
         return replace(state, payment_methods=(*state.payment_methods, method))

@@ -7,15 +7,34 @@ from typing import Literal
 from domain.orders import Order
 
 OrderStatus = Literal[
-    "CANCELED", "REFUNDED", "REJECTED", "PENDING_PAYMENT", "AWAITING_REQUIREMENTS",
-    "AWAITING_REQUISITION", "AWAITING_RESULTS", "AWAITING_SCRIPT", "AWAITING_FULFILLMENT",
-    "PROCESSING", "AWAITING_SHIPMENT", "SHIPPED", "COMPLETED",
+    "CANCELED",
+    "REFUNDED",
+    "REJECTED",
+    "PENDING_PAYMENT",
+    "AWAITING_REQUIREMENTS",
+    "AWAITING_REQUISITION",
+    "AWAITING_RESULTS",
+    "AWAITING_SCRIPT",
+    "AWAITING_FULFILLMENT",
+    "PROCESSING",
+    "AWAITING_SHIPMENT",
+    "SHIPPED",
+    "COMPLETED",
 ]
 
-REFILL_ELIGIBLE_STATUSES: frozenset[str] = frozenset({
-    "AWAITING_FULFILLMENT", "AWAITING_REQUIREMENTS", "AWAITING_REQUISITION", "AWAITING_RESULTS",
-    "AWAITING_SCRIPT", "AWAITING_SHIPMENT", "PROCESSING", "SHIPPED", "COMPLETED",
-})
+REFILL_ELIGIBLE_STATUSES: frozenset[str] = frozenset(
+    {
+        "AWAITING_FULFILLMENT",
+        "AWAITING_REQUIREMENTS",
+        "AWAITING_REQUISITION",
+        "AWAITING_RESULTS",
+        "AWAITING_SCRIPT",
+        "AWAITING_SHIPMENT",
+        "PROCESSING",
+        "SHIPPED",
+        "COMPLETED",
+    }
+)
 
 
 def needs_lab(order: Order, step: str) -> bool:
@@ -33,8 +52,11 @@ def order_status(order: Order) -> OrderStatus:
         return "CANCELED"
     if order.refunded:
         return "REFUNDED"
-    if order.pharmacy_rejected_reason is not None or order.intake_status == "rejected" \
-            or order.consult_outcome == "rejected":
+    if (
+        order.pharmacy_rejected_reason is not None
+        or order.intake_status == "rejected"
+        or order.consult_outcome == "rejected"
+    ):
         return "REJECTED"
     # Progress reported by the pharmacy is monotonic: the furthest fact wins.
     if order.delivered:

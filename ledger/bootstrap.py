@@ -69,10 +69,15 @@ def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
     configure_organization(deps, ctx, settings.organization_name, settings.payment_gateway)
     assert settings.secret is not None, "call Settings.with_local_defaults() first"
     runtime = Runtime(
-        deps=deps, views=views, projections=projections, token_secret=settings.secret,
-        webhook_secrets={"stripe": settings.stripe_webhook_secret or "",
-                         "beluga": settings.beluga_webhook_secret or "",
-                         "pharmacy": settings.pharmacy_webhook_secret or ""},
+        deps=deps,
+        views=views,
+        projections=projections,
+        token_secret=settings.secret,
+        webhook_secrets={
+            "stripe": settings.stripe_webhook_secret or "",
+            "beluga": settings.beluga_webhook_secret or "",
+            "pharmacy": settings.pharmacy_webhook_secret or "",
+        },
     )
     runtime.extras["store_ref"] = store  # keep the Application referenced: dropping it closes its pool
     runtime.on_shutdown.append(views.close)

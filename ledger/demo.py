@@ -64,10 +64,19 @@ def seed(runtime: Runtime, organization_id: str) -> dict[str, Any]:
     )
     ada = catalog.register_patient(deps, ctx, name="Ada Lovelace", email="ada@example.com", state="TX")
     ada, ada_card = catalog.save_payment_method(
-        deps, ctx, ada.id, gateway="fake", token="pm_card_visa", label="Visa ending 4242"  # noqa: S106 - a public test token
+        deps,
+        ctx,
+        ada.id,
+        gateway="fake",
+        token="pm_card_visa",  # noqa: S106 - a public test token
+        label="Visa ending 4242",
     )
     ada, ada_failing = catalog.save_payment_method(
-        deps, ctx, ada.id, gateway="fake", token="pm_card_chargeCustomerFail",  # noqa: S106 - a public test token
+        deps,
+        ctx,
+        ada.id,
+        gateway="fake",
+        token="pm_card_chargeCustomerFail",  # noqa: S106 - a public test token
         label="Card that declines",
     )
     bob = catalog.register_patient(deps, ctx, name="Bob Hopper", email="bob@example.com", state="CA")

@@ -114,7 +114,7 @@ def clinic_banner(base_url: str, token: str, data: dict[str, Any], products: dic
         f"  curl -s -X POST {base_url}/clinic/carts/<cart_id>/validate {auth}",
         "  (that prescriber is licensed in TX only and the patient lives in CA:",
         "   validation says so on the line; fix it with",
-        f"   PATCH .../lines/<line_id> {{\"prescriber_id\": \"{data['prescribers']['wide']}\"}}, then",
+        f'   PATCH .../lines/<line_id> {{"prescriber_id": "{data["prescribers"]["wide"]}"}}, then',
         "   POST .../checkout -H 'Idempotency-Key: day-1'",
-        f"        -d '{{\"payment_method_id\": \"{data['card']}\"}}')",
+        f'        -d \'{{"payment_method_id": "{data["card"]}"}}\')',
     ]

@@ -17,8 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.dburl import eventsourcing_env, libpq_conninfo, parse_database_url
 
-_LOCAL_SECRETS = ("LEDGER_SECRET", "LEDGER_STRIPE_WEBHOOK_SECRET", "LEDGER_BELUGA_WEBHOOK_SECRET",
-                  "LEDGER_PHARMACY_WEBHOOK_SECRET", "LEDGER_SIGNING_KEY")
+_LOCAL_SECRETS = (
+    "LEDGER_SECRET",
+    "LEDGER_STRIPE_WEBHOOK_SECRET",
+    "LEDGER_BELUGA_WEBHOOK_SECRET",
+    "LEDGER_PHARMACY_WEBHOOK_SECRET",
+    "LEDGER_SIGNING_KEY",
+)
 
 
 class SettingsError(Exception):
@@ -64,8 +69,10 @@ class Settings(BaseSettings):
         if self.database_url:
             env = eventsourcing_env(parse_database_url(self.database_url))
         else:
-            env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                   "SQLITE_DBNAME": str(self.var_dir / "ledger.sqlite")}
+            env = {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.var_dir / "ledger.sqlite"),
+            }
         if self.is_postgres:
             env.setdefault("POSTGRES_POOL_SIZE", str(self.db_pool_size))
             env.setdefault("POSTGRES_MAX_OVERFLOW", str(self.db_pool_size))
@@ -105,10 +112,13 @@ class Settings(BaseSettings):
 
 
 def _field(env_name: str) -> str:
-    return {"LEDGER_SECRET": "secret", "LEDGER_STRIPE_WEBHOOK_SECRET": "stripe_webhook_secret",
-            "LEDGER_BELUGA_WEBHOOK_SECRET": "beluga_webhook_secret",
-            "LEDGER_PHARMACY_WEBHOOK_SECRET": "pharmacy_webhook_secret",
-            "LEDGER_SIGNING_KEY": "signing_key"}[env_name]
+    return {
+        "LEDGER_SECRET": "secret",
+        "LEDGER_STRIPE_WEBHOOK_SECRET": "stripe_webhook_secret",
+        "LEDGER_BELUGA_WEBHOOK_SECRET": "beluga_webhook_secret",
+        "LEDGER_PHARMACY_WEBHOOK_SECRET": "pharmacy_webhook_secret",
+        "LEDGER_SIGNING_KEY": "signing_key",
+    }[env_name]
 
 
 def load_settings() -> Settings:

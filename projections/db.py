@@ -81,8 +81,9 @@ class PostgresViews:
 
     def __init__(self, conninfo: str, *, max_size: int = 8) -> None:
         self.conninfo = conninfo
-        self.pool = ConnectionPool(conninfo, min_size=1, max_size=max_size, open=True,
-                                   kwargs={"autocommit": False})
+        self.pool = ConnectionPool(
+            conninfo, min_size=1, max_size=max_size, open=True, kwargs={"autocommit": False}
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Cursor[Any]]:

@@ -16,8 +16,15 @@ class OrderIndex:
     view = "order_index"
     topics: tuple[str, ...] = ("OrderPlaced",)
     compare_ignores = ("position",)
-    column_names = ("order_id", "organization_id", "patient_id", "number", "source_context", "placed_at",
-                    "position")
+    column_names = (
+        "order_id",
+        "organization_id",
+        "patient_id",
+        "number",
+        "source_context",
+        "placed_at",
+        "position",
+    )
 
     def __init__(self, table: str = "order_index_g1") -> None:
         self.table = table
@@ -42,13 +49,23 @@ class OrderIndex:
         cursor.execute(  # the table name is ours, never input
             f"INSERT INTO {self.table} (order_id, organization_id, patient_id, number, source_context,"  # noqa: S608
             " placed_at, position) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (order_id) DO NOTHING",
-            (str(event.originator_id), event.meta.organization_id, fact.patient_id, fact.number,
-             fact.source_context, fact.placed_at.isoformat(), position),
+            (
+                str(event.originator_id),
+                event.meta.organization_id,
+                fact.patient_id,
+                fact.number,
+                fact.source_context,
+                fact.placed_at.isoformat(),
+                position,
+            ),
         )
 
 
 def orders_of_patient(db: ViewDatabase, organization_id: str, patient_id: str) -> list[str]:
     with db.transaction() as cursor:
-        cursor.execute("SELECT order_id FROM order_index WHERE organization_id = %s AND patient_id = %s"
-                       " ORDER BY placed_at DESC, position DESC", (organization_id, patient_id))
+        cursor.execute(
+            "SELECT order_id FROM order_index WHERE organization_id = %s AND patient_id = %s"
+            " ORDER BY placed_at DESC, position DESC",
+            (organization_id, patient_id),
+        )
         return [str(row[0]) for row in cursor.fetchall()]

@@ -128,17 +128,23 @@ def raw_reader(kind: str, where: str) -> tuple[Callable[[list[str]], int], Calla
         lite = sqlite3.connect(where)
 
         def read_lite(ids: list[str]) -> int:
-            query = "SELECT originator_version, topic, state FROM stored_events WHERE originator_id = ? " \
-                    "ORDER BY originator_version"
+            query = (
+                "SELECT originator_version, topic, state FROM stored_events WHERE originator_id = ? "
+                "ORDER BY originator_version"
+            )
             return sum(len(lite.execute(query, (i,)).fetchall()) for i in ids)
 
         return read_lite, lite.close
     conn = psycopg.connect(libpq_conninfo(parse_database_url(where)), autocommit=True)
-    table = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-                         "AND table_name LIKE '%events' ORDER BY table_name LIMIT 1").fetchone()
+    table = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+        "AND table_name LIKE '%events' ORDER BY table_name LIMIT 1"
+    ).fetchone()
     assert table is not None, "no event table"
-    query = f"SELECT originator_version, topic, state FROM {table[0]} WHERE originator_id = %s " \
-            "ORDER BY originator_version"
+    query = (
+        f"SELECT originator_version, topic, state FROM {table[0]} WHERE originator_id = %s "
+        "ORDER BY originator_version"
+    )
 
     def read_pg(ids: list[str]) -> int:
         with conn.cursor() as cur:
@@ -154,8 +160,11 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
     with database(args.postgres) as (kind, where):
-        env = eventsourcing_env(parse_database_url(where)) if kind == "postgres" else {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": where}
+        env = (
+            eventsourcing_env(parse_database_url(where))
+            if kind == "postgres"
+            else {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": where}
+        )
         store = LedgerStore(env=env)
         deps = Deps(store, gateways={"fake": FakeGateway()})
         staff = Context(Actor(kind="staff", id="bench"), "org-bench", "bench", "bench")
@@ -165,8 +174,15 @@ def main() -> None:
         world = clinic.cart_world(deps, ctx, clinic_state, cart)
         problems = validate_cart(cart, world)
         # What the service call reads: the user, the clinic, the cart and everything its lines name.
-        ids = [user, clinic_state.id, cart_id, *world.patient_states, *world.prescribers, *world.products,
-               *world.pharmacies]
+        ids = [
+            user,
+            clinic_state.id,
+            cart_id,
+            *world.patient_states,
+            *world.prescribers,
+            *world.products,
+            *world.pharmacies,
+        ]
         read_raw, close_raw = raw_reader(kind, where)
         try:
             raw = median_ms(lambda: read_raw(ids), args.runs)
@@ -175,17 +191,23 @@ def main() -> None:
         pure = median_ms(lambda: validate_cart(cart, world), args.runs)
         loaded = median_ms(lambda: clinic.validate_only(deps, ctx, user, cart_id), args.runs)
         recorded = median_ms(lambda: clinic.validate(deps, ctx, user, cart_id), args.runs)
-    print(f"{kind}: cart of {len(cart.lines)} lines, {len(problems)} problems found, {len(ids)} aggregates "
-          f"read (median of {args.runs} runs)")
-    for label, ms in ((f"raw {kind} baseline, same reads, no decoding", raw),
-                      ("rules only (data in memory)", pure),
-                      (f"service call, loading from {kind}", loaded),
-                      ("service call + CartValidated recorded", recorded)):
+    print(
+        f"{kind}: cart of {len(cart.lines)} lines, {len(problems)} problems found, {len(ids)} aggregates "
+        f"read (median of {args.runs} runs)"
+    )
+    for label, ms in (
+        (f"raw {kind} baseline, same reads, no decoding", raw),
+        ("rules only (data in memory)", pure),
+        (f"service call, loading from {kind}", loaded),
+        ("service call + CartValidated recorded", recorded),
+    ):
         print(f"  {label + ':':50}{ms:7.1f} ms")
     verdict = "PASS" if recorded < LIMIT_MS else "FAIL"
     lines = len(cart.lines)
-    print(f"{verdict}: validating a {lines}-line cart takes {recorded:.1f} ms on {kind} "
-          f"(limit {LIMIT_MS:.0f} ms)")
+    print(
+        f"{verdict}: validating a {lines}-line cart takes {recorded:.1f} ms on {kind} "
+        f"(limit {LIMIT_MS:.0f} ms)"
+    )
     sys.exit(0 if verdict == "PASS" else 1)
 
 

@@ -271,8 +271,10 @@ def run(url: str, args: argparse.Namespace, start_api: Any) -> None:
         ),
     ]
     print("\n| work | events | seconds | events/s | vs raw read |\n|---|---:|---:|---:|---:|")
-    for label, n, s in rows:
-        print(f"| {label} | {n:,} | {s:.1f} | {n / s:,.0f} | {(n / s) / (raw / raw_s):.2f}x |")
+    for label, count, secs in rows:
+        print(
+            f"| {label} | {count:,} | {secs:.1f} | {count / secs:,.0f} | {(count / secs) / (raw / raw_s):.2f}x |"
+        )
     ok = sum(1 for a in answers if a == orders)
     print(
         f"\nAPI during the rebuilds: {len(answers)} GET /ops/order-statuses, {ok} counted all "

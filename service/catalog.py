@@ -34,24 +34,56 @@ def configure_organization(deps: Deps, ctx: Context, name: str, active_gateway: 
     existing = try_load(deps.store, "organization", agg_id)
     batch = deps.batch(ctx)
     if existing is None:
-        batch.start(agg_id, OrganizationConfigured(organization_id=ctx.organization_id, name=name,
-                                                   active_gateway=active_gateway))
+        batch.start(
+            agg_id,
+            OrganizationConfigured(
+                organization_id=ctx.organization_id, name=name, active_gateway=active_gateway
+            ),
+        )
     elif existing.state.active_gateway != active_gateway:
-        batch.extend(existing, ActiveGatewayChanged(active_gateway=active_gateway,
-                                                    previous_gateway=existing.state.active_gateway))
+        batch.extend(
+            existing,
+            ActiveGatewayChanged(
+                active_gateway=active_gateway, previous_gateway=existing.state.active_gateway
+            ),
+        )
     deps.commit(batch)
     return deps.organization(ctx.organization_id)
 
 
-def add_product(deps: Deps, ctx: Context, *, sku: str, name: str, price_cents: int, currency: str,
-                active: bool, kind: ProductKind, requires_intake: bool,
-                medical_review: MedicalReviewMapping | None, pharmacy: PharmacyMapping | None,
-                lab: LabRequirement | None = None, product_id: str | None = None) -> Product:
+def add_product(
+    deps: Deps,
+    ctx: Context,
+    *,
+    sku: str,
+    name: str,
+    price_cents: int,
+    currency: str,
+    active: bool,
+    kind: ProductKind,
+    requires_intake: bool,
+    medical_review: MedicalReviewMapping | None,
+    pharmacy: PharmacyMapping | None,
+    lab: LabRequirement | None = None,
+    product_id: str | None = None,
+) -> Product:
     pid = UUID(product_id) if product_id else deps.new_uuid()
     batch = deps.batch(ctx)
-    batch.start(pid, catalog.ProductAdded(
-        sku=sku, name=name, price_cents=price_cents, currency=currency, active=active, kind=kind,
-        requires_intake=requires_intake, medical_review=medical_review, pharmacy=pharmacy, lab=lab))
+    batch.start(
+        pid,
+        catalog.ProductAdded(
+            sku=sku,
+            name=name,
+            price_cents=price_cents,
+            currency=currency,
+            active=active,
+            kind=kind,
+            requires_intake=requires_intake,
+            medical_review=medical_review,
+            pharmacy=pharmacy,
+            lab=lab,
+        ),
+    )
     deps.commit(batch)
     return get_product(deps, ctx, str(pid))
 
@@ -74,8 +106,9 @@ def get_product(deps: Deps, ctx: Context, product_id: str) -> Product:
     return state
 
 
-def register_patient(deps: Deps, ctx: Context, *, name: str, email: str, state: str,
-                     patient_id: str | None = None) -> Patient:
+def register_patient(
+    deps: Deps, ctx: Context, *, name: str, email: str, state: str, patient_id: str | None = None
+) -> Patient:
     pid = UUID(patient_id) if patient_id else deps.new_uuid()
     batch = deps.batch(ctx)
     batch.start(pid, PatientRegistered(name=name, email=email, state=state))
@@ -89,14 +122,16 @@ def get_patient(deps: Deps, ctx: Context, patient_id: str) -> Patient:
     return state
 
 
-def save_payment_method(deps: Deps, ctx: Context, patient_id: str, *, gateway: str, token: str,
-                        label: str | None) -> tuple[Patient, str]:
+def save_payment_method(
+    deps: Deps, ctx: Context, patient_id: str, *, gateway: str, token: str, label: str | None
+) -> tuple[Patient, str]:
     """Store a card at the gateway first, then record it; a refused token records nothing."""
     processor = deps.gateway(gateway)
     patient = get_patient(deps, ctx, patient_id)
     try:
-        card = processor.save_card(customer_ref=patient.customer_ref(gateway), token=token,
-                                   reference=patient_id)
+        card = processor.save_card(
+            customer_ref=patient.customer_ref(gateway), token=token, reference=patient_id
+        )
     except InvalidPaymentToken as exc:
         raise InvalidCommand(f"The gateway refused the payment token: {exc}", field="token") from exc
     method_id = deps.new_id()
@@ -104,13 +139,19 @@ def save_payment_method(deps: Deps, ctx: Context, patient_id: str, *, gateway: s
     def attempt() -> Patient:
         loaded = load_owned(deps.store, ctx, "patient", patient_id)
         batch = deps.batch(ctx)
-        batch.extend(loaded, PaymentMethodSaved(
-            payment_method_id=method_id, gateway=gateway, customer_ref=card.customer_ref,
-            payment_method_ref=card.payment_method_ref, label=label, brand=card.brand,
-            last4=card.last4))
+        batch.extend(
+            loaded,
+            PaymentMethodSaved(
+                payment_method_id=method_id,
+                gateway=gateway,
+                customer_ref=card.customer_ref,
+                payment_method_ref=card.payment_method_ref,
+                label=label,
+                brand=card.brand,
+                last4=card.last4,
+            ),
+        )
         deps.commit(batch)
         return get_patient(deps, ctx, patient_id)
 
     return retry_on_conflict(attempt), method_id
-
-

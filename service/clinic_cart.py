@@ -49,25 +49,35 @@ def load_world(deps: Deps, ctx: Context, clinic: Clinic, lines: Iterable[LineDra
 
     def owned(aggregate_type: str, ids: set[str]) -> dict[str, object]:
         found = (try_load(deps.store, aggregate_type, i) for i in sorted(ids))
-        return {str(f.id): f.state for f in found
-                if f is not None and f.organization_id == ctx.organization_id}
+        return {
+            str(f.id): f.state for f in found if f is not None and f.organization_id == ctx.organization_id
+        }
 
     patients = owned("patient", {ln.patient_id for ln in lines} & clinic.patient_ids)
     prescribers = owned("prescriber", {ln.prescriber_id for ln in lines})
     return CartWorld(
         patient_states={k: v.state for k, v in patients.items() if isinstance(v, Patient)},
-        prescribers={k: v for k, v in prescribers.items()
-                     if isinstance(v, Prescriber) and v.clinic_id == clinic.id},
-        products={k: v for k, v in owned("product", {ln.product_id for ln in lines}).items()
-                  if isinstance(v, Product)},
-        pharmacies={k: v for k, v in owned("pharmacy", {ln.pharmacy_id for ln in lines}).items()
-                    if isinstance(v, Pharmacy)},
+        prescribers={
+            k: v for k, v in prescribers.items() if isinstance(v, Prescriber) and v.clinic_id == clinic.id
+        },
+        products={
+            k: v
+            for k, v in owned("product", {ln.product_id for ln in lines}).items()
+            if isinstance(v, Product)
+        },
+        pharmacies={
+            k: v
+            for k, v in owned("pharmacy", {ln.pharmacy_id for ln in lines}).items()
+            if isinstance(v, Pharmacy)
+        },
     )
 
 
 def drafts_of(cart: Cart) -> list[LineDraft]:
-    return [LineDraft(ln.patient_id, ln.product_id, ln.quantity, ln.pharmacy_id, ln.sig, ln.prescriber_id)
-            for ln in cart.lines.values()]
+    return [
+        LineDraft(ln.patient_id, ln.product_id, ln.quantity, ln.pharmacy_id, ln.sig, ln.prescriber_id)
+        for ln in cart.lines.values()
+    ]
 
 
 def cart_world(deps: Deps, ctx: Context, clinic: Clinic, cart: Cart) -> CartWorld:
@@ -105,8 +115,11 @@ def check_draft(draft: LineDraft, world: CartWorld) -> None:
     if pharmacy is None:
         raise NotFound("No such pharmacy.")
     if pharmacy.offering(draft.product_id) is None:
-        raise InvalidCommand(f"{pharmacy.name} does not compound this product.", field="pharmacy_id",
-                             reasons=("PRODUCT_NOT_AT_PHARMACY",))
+        raise InvalidCommand(
+            f"{pharmacy.name} does not compound this product.",
+            field="pharmacy_id",
+            reasons=("PRODUCT_NOT_AT_PHARMACY",),
+        )
 
 
 def add_lines(deps: Deps, ctx: Context, user_id: str, cart_id: str, drafts: list[LineDraft]) -> list[str]:
@@ -132,19 +145,40 @@ def add_lines(deps: Deps, ctx: Context, user_id: str, cart_id: str, drafts: list
     return retry_on_conflict(attempt)
 
 
-def change_line(deps: Deps, ctx: Context, user_id: str, cart_id: str, line_id: str, *,
-                quantity: int | None = None, pharmacy_id: str | None = None, sig: str | None = None,
-                prescriber_id: str | None = None) -> CartView:
+def change_line(
+    deps: Deps,
+    ctx: Context,
+    user_id: str,
+    cart_id: str,
+    line_id: str,
+    *,
+    quantity: int | None = None,
+    pharmacy_id: str | None = None,
+    sig: str | None = None,
+    prescriber_id: str | None = None,
+) -> CartView:
     clinic = clinic_of(deps, ctx, user_id)
 
     def attempt() -> Cart:
         loaded = owned_cart(deps, ctx, clinic, cart_id)
-        facts = decide_change(loaded.state, line_id, quantity=quantity, pharmacy_id=pharmacy_id, sig=sig,
-                              prescriber_id=prescriber_id)
+        facts = decide_change(
+            loaded.state,
+            line_id,
+            quantity=quantity,
+            pharmacy_id=pharmacy_id,
+            sig=sig,
+            prescriber_id=prescriber_id,
+        )
         if facts:
             changed = loaded.state.lines[line_id]
-            draft = LineDraft(changed.patient_id, changed.product_id, 1, pharmacy_id or changed.pharmacy_id,
-                              "", prescriber_id or changed.prescriber_id)
+            draft = LineDraft(
+                changed.patient_id,
+                changed.product_id,
+                1,
+                pharmacy_id or changed.pharmacy_id,
+                "",
+                prescriber_id or changed.prescriber_id,
+            )
             check_draft(draft, load_world(deps, ctx, clinic, [draft]))
         batch = deps.batch(ctx)
         batch.extend(loaded, *facts)
@@ -176,8 +210,12 @@ def validate(deps: Deps, ctx: Context, user_id: str, cart_id: str) -> CartValida
         cart: Cart = loaded.state
         world = cart_world(deps, ctx, clinic, cart)
         problems = validate_cart(cart, world)
-        outcome = CartValidated(ok=not problems, problems=problems, line_count=len(cart.lines),
-                                total_cents=cart_total(price_cart(cart, world)))
+        outcome = CartValidated(
+            ok=not problems,
+            problems=problems,
+            line_count=len(cart.lines),
+            total_cents=cart_total(price_cart(cart, world)),
+        )
         if cart.checked_out is None:
             batch = deps.batch(ctx)
             batch.extend(loaded, outcome)

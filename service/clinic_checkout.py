@@ -34,13 +34,17 @@ def _clinic_method(deps: Deps, ctx: Context, clinic: Clinic, payment_method_id: 
     if method is None:
         raise NotFound("No such payment method.")
     if method.gateway != deps.organization(ctx.organization_id).active_gateway:
-        raise InvalidCommand("The payment method is not of the organization's active gateway.",
-                             field="payment_method_id", reasons=("PAYMENT_METHOD_NOT_USABLE",))
+        raise InvalidCommand(
+            "The payment method is not of the organization's active gateway.",
+            field="payment_method_id",
+            reasons=("PAYMENT_METHOD_NOT_USABLE",),
+        )
     return method
 
 
-def checkout(deps: Deps, ctx: Context, user_id: str, cart_id: str, payment_method_id: str,
-             idempotency_key: str | None) -> CheckoutResult:
+def checkout(
+    deps: Deps, ctx: Context, user_id: str, cart_id: str, payment_method_id: str, idempotency_key: str | None
+) -> CheckoutResult:
     """Validate, place one order per line and one invoice in a single commit, then charge once.
 
     A declined charge leaves the orders and the invoice in place; checking the same cart out
@@ -48,8 +52,11 @@ def checkout(deps: Deps, ctx: Context, user_id: str, cart_id: str, payment_metho
     returns what the first request did.
     """
     clinic = clinic_of(deps, ctx, user_id)
-    keyed = KeyedRequest.of(f"clinic-checkout/clinic/{clinic.id}", idempotency_key,
-                            {"cart_id": cart_id, "payment_method_id": payment_method_id})
+    keyed = KeyedRequest.of(
+        f"clinic-checkout/clinic/{clinic.id}",
+        idempotency_key,
+        {"cart_id": cart_id, "payment_method_id": payment_method_id},
+    )
     method = _clinic_method(deps, ctx, clinic, payment_method_id)
 
     # -> invoice id, attempt to report, whether to charge, whether the orders were placed just now
@@ -70,9 +77,12 @@ def checkout(deps: Deps, ctx: Context, user_id: str, cart_id: str, payment_metho
             return invoice.id, number or None, invoice.status == "OPEN", False
         ids = [deps.new_id() for _ in cart.lines]
         invoice_id = deps.new_id()
-        plan = plan_checkout(cart, cart_world(deps, ctx, clinic, cart),
-                             CheckoutIds(invoice_id, tuple(ids), tuple(deps.order_number(i) for i in ids)),
-                             batch.now)
+        plan = plan_checkout(
+            cart,
+            cart_world(deps, ctx, clinic, cart),
+            CheckoutIds(invoice_id, tuple(ids), tuple(deps.order_number(i) for i in ids)),
+            batch.now,
+        )
         for order in plan.orders:
             batch.start(UUID(order.order_id), order.placed, order.rx)
         batch.start(UUID(invoice_id), plan.invoice)
@@ -87,8 +97,16 @@ def checkout(deps: Deps, ctx: Context, user_id: str, cart_id: str, payment_metho
     return _checkout_result(deps, ctx, clinic, cart_id, invoice_id, number, created=placed)
 
 
-def _checkout_result(deps: Deps, ctx: Context, clinic: Clinic, cart_id: str, invoice_id: str,
-                     number: int | None, *, created: bool) -> CheckoutResult:
+def _checkout_result(
+    deps: Deps,
+    ctx: Context,
+    clinic: Clinic,
+    cart_id: str,
+    invoice_id: str,
+    number: int | None,
+    *,
+    created: bool,
+) -> CheckoutResult:
     cart: Cart = owned_cart(deps, ctx, clinic, cart_id).state
     invoice: Invoice = load_owned(deps.store, ctx, "invoice", invoice_id).state
     orders = [load_owned(deps.store, ctx, "order", oid).state for oid in invoice.issued.order_ids]

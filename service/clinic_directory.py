@@ -72,8 +72,9 @@ def clinic_of(deps: Deps, ctx: Context, user_id: str) -> Clinic:
     return get_clinic(deps, ctx, user.clinic_id)
 
 
-def register_clinic_user(deps: Deps, ctx: Context, clinic_id: str, name: str, email: str,
-                         *, user_id: str | None = None) -> ClinicUser:
+def register_clinic_user(
+    deps: Deps, ctx: Context, clinic_id: str, name: str, email: str, *, user_id: str | None = None
+) -> ClinicUser:
     get_clinic(deps, ctx, clinic_id)
     uid = _new(deps, user_id)
     start_stream(deps, ctx, uid, directory.ClinicUserRegistered(clinic_id=clinic_id, name=name, email=email))
@@ -89,24 +90,46 @@ def enroll_patient(deps: Deps, ctx: Context, clinic_id: str, patient_id: str) ->
     return get_clinic(deps, ctx, clinic_id)
 
 
-def save_clinic_payment_method(deps: Deps, ctx: Context, clinic_id: str, *, gateway: str, token: str,
-                               label: str | None = None) -> tuple[Clinic, str]:
+def save_clinic_payment_method(
+    deps: Deps, ctx: Context, clinic_id: str, *, gateway: str, token: str, label: str | None = None
+) -> tuple[Clinic, str]:
     """Store the clinic's card at the gateway first, then record it; a refused token records nothing."""
     clinic = get_clinic(deps, ctx, clinic_id)
     try:
-        card = deps.gateway(gateway).save_card(customer_ref=clinic.customer_ref(gateway), token=token,
-                                               reference=f"clinic-{clinic_id}")
+        card = deps.gateway(gateway).save_card(
+            customer_ref=clinic.customer_ref(gateway), token=token, reference=f"clinic-{clinic_id}"
+        )
     except InvalidPaymentToken as exc:
         raise InvalidCommand(f"The gateway refused the payment token: {exc}", field="token") from exc
     method_id = deps.new_id()
-    append_to(deps, ctx, "clinic", clinic_id, directory.ClinicPaymentMethodSaved(
-        payment_method_id=method_id, gateway=gateway, customer_ref=card.customer_ref,
-        payment_method_ref=card.payment_method_ref, label=label, brand=card.brand, last4=card.last4))
+    append_to(
+        deps,
+        ctx,
+        "clinic",
+        clinic_id,
+        directory.ClinicPaymentMethodSaved(
+            payment_method_id=method_id,
+            gateway=gateway,
+            customer_ref=card.customer_ref,
+            payment_method_ref=card.payment_method_ref,
+            label=label,
+            brand=card.brand,
+            last4=card.last4,
+        ),
+    )
     return get_clinic(deps, ctx, clinic_id), method_id
 
 
-def register_prescriber(deps: Deps, ctx: Context, clinic_id: str, name: str, npi: str,
-                        licensed_states: list[str], *, prescriber_id: str | None = None) -> Prescriber:
+def register_prescriber(
+    deps: Deps,
+    ctx: Context,
+    clinic_id: str,
+    name: str,
+    npi: str,
+    licensed_states: list[str],
+    *,
+    prescriber_id: str | None = None,
+) -> Prescriber:
     get_clinic(deps, ctx, clinic_id)
     pid = _new(deps, prescriber_id)
     start_stream(deps, ctx, pid, directory.register_prescriber(clinic_id, name, npi, licensed_states))
@@ -119,15 +142,32 @@ def get_prescriber(deps: Deps, ctx: Context, prescriber_id: str) -> Prescriber:
     return state
 
 
-def register_pharmacy(deps: Deps, ctx: Context, name: str, partner: str, licensed_states: list[str],
-                      shipping_cents: int, currency: str = "usd", *,
-                      pharmacy_id: str | None = None) -> Pharmacy:
+def register_pharmacy(
+    deps: Deps,
+    ctx: Context,
+    name: str,
+    partner: str,
+    licensed_states: list[str],
+    shipping_cents: int,
+    currency: str = "usd",
+    *,
+    pharmacy_id: str | None = None,
+) -> Pharmacy:
     if shipping_cents < 0:
         raise InvalidCommand("Shipping cannot be negative.", field="shipping_cents")
     pid = _new(deps, pharmacy_id)
-    start_stream(deps, ctx, pid, pharmacies.PharmacyRegistered(
-        name=name, partner=partner, licensed_states=directory.states(licensed_states, "licensed_states"),
-        shipping_cents=shipping_cents, currency=currency))
+    start_stream(
+        deps,
+        ctx,
+        pid,
+        pharmacies.PharmacyRegistered(
+            name=name,
+            partner=partner,
+            licensed_states=directory.states(licensed_states, "licensed_states"),
+            shipping_cents=shipping_cents,
+            currency=currency,
+        ),
+    )
     return get_pharmacy(deps, ctx, str(pid))
 
 
@@ -137,15 +177,34 @@ def get_pharmacy(deps: Deps, ctx: Context, pharmacy_id: str) -> Pharmacy:
     return state
 
 
-def set_offering(deps: Deps, ctx: Context, pharmacy_id: str, product_id: str, *, strength: str,
-                 vial_price_cents: int, fee_cents: int, turnaround_days: int, active: bool = True,
-                 on_hand: int | None = None, product_code: str | None = None) -> Pharmacy:
+def set_offering(
+    deps: Deps,
+    ctx: Context,
+    pharmacy_id: str,
+    product_id: str,
+    *,
+    strength: str,
+    vial_price_cents: int,
+    fee_cents: int,
+    turnaround_days: int,
+    active: bool = True,
+    on_hand: int | None = None,
+    product_code: str | None = None,
+) -> Pharmacy:
     get_product(deps, ctx, product_id)
     if min(vial_price_cents, fee_cents, turnaround_days) < 0:
         raise InvalidCommand("Prices, fees and turnaround cannot be negative.", field="vial_price_cents")
-    facts: list[Fact] = [pharmacies.PharmacyOfferingSet(
-        product_id=product_id, strength=strength, vial_price_cents=vial_price_cents, fee_cents=fee_cents,
-        turnaround_days=turnaround_days, active=active, product_code=product_code)]
+    facts: list[Fact] = [
+        pharmacies.PharmacyOfferingSet(
+            product_id=product_id,
+            strength=strength,
+            vial_price_cents=vial_price_cents,
+            fee_cents=fee_cents,
+            turnaround_days=turnaround_days,
+            active=active,
+            product_code=product_code,
+        )
+    ]
     if on_hand is not None:
         facts.append(pharmacies.PharmacyStockReported(product_id=product_id, on_hand=on_hand))
     append_to(deps, ctx, "pharmacy", pharmacy_id, *facts)
@@ -155,13 +214,21 @@ def set_offering(deps: Deps, ctx: Context, pharmacy_id: str, product_id: str, *,
 def report_stock(deps: Deps, ctx: Context, pharmacy_id: str, product_id: str, on_hand: int) -> Pharmacy:
     if on_hand < 0:
         raise InvalidCommand("Stock cannot be negative.", field="on_hand")
-    append_to(deps, ctx, "pharmacy", pharmacy_id,
-              pharmacies.PharmacyStockReported(product_id=product_id, on_hand=on_hand))
+    append_to(
+        deps,
+        ctx,
+        "pharmacy",
+        pharmacy_id,
+        pharmacies.PharmacyStockReported(product_id=product_id, on_hand=on_hand),
+    )
     return get_pharmacy(deps, ctx, pharmacy_id)
 
 
 def all_pharmacies(deps: Deps, ctx: Context) -> list[Pharmacy]:
     # A scan of one event type; a pharmacy-directory projection replaces it when partners number many.
     ids = [decode_notification(n) for n in deps.store.iter_notifications(topics=["PharmacyRegistered"])]
-    return [get_pharmacy(deps, ctx, str(r.originator_id)) for r in ids
-            if r.meta.organization_id == ctx.organization_id]
+    return [
+        get_pharmacy(deps, ctx, str(r.originator_id))
+        for r in ids
+        if r.meta.organization_id == ctx.organization_id
+    ]

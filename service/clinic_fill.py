@@ -18,8 +18,18 @@ from service.deps import Deps
 from service.unit import Context, load_owned
 
 
-def save_quickfill(deps: Deps, ctx: Context, user_id: str, *, name: str, product_id: str, quantity: int,
-                   pharmacy_id: str, sig: str, prescriber_id: str) -> Quickfill:
+def save_quickfill(
+    deps: Deps,
+    ctx: Context,
+    user_id: str,
+    *,
+    name: str,
+    product_id: str,
+    quantity: int,
+    pharmacy_id: str,
+    sig: str,
+    prescriber_id: str,
+) -> Quickfill:
     clinic = clinic_of(deps, ctx, user_id)
     if quantity < 1:
         raise InvalidCommand("Quantity must be at least 1.", field="quantity")
@@ -27,9 +37,20 @@ def save_quickfill(deps: Deps, ctx: Context, user_id: str, *, name: str, product
     world = load_world(deps, ctx, clinic, [template])
     check_draft(template, replace(world, patient_states={"": "-"}))  # no patient on a template
     qid = deps.new_uuid()
-    start_stream(deps, ctx, qid, QuickfillSaved(clinic_id=clinic.id, name=name, product_id=product_id,
-                                                quantity=quantity, pharmacy_id=pharmacy_id, sig=sig,
-                                                prescriber_id=prescriber_id))
+    start_stream(
+        deps,
+        ctx,
+        qid,
+        QuickfillSaved(
+            clinic_id=clinic.id,
+            name=name,
+            product_id=product_id,
+            quantity=quantity,
+            pharmacy_id=pharmacy_id,
+            sig=sig,
+            prescriber_id=prescriber_id,
+        ),
+    )
     return _quickfill(deps, ctx, clinic, str(qid))
 
 
@@ -41,8 +62,9 @@ def _quickfill(deps: Deps, ctx: Context, clinic: Clinic, quickfill_id: str) -> Q
     return state
 
 
-def apply_quickfill(deps: Deps, ctx: Context, user_id: str, cart_id: str, quickfill_id: str,
-                    patient_ids: list[str]) -> CartView:
+def apply_quickfill(
+    deps: Deps, ctx: Context, user_id: str, cart_id: str, quickfill_id: str, patient_ids: list[str]
+) -> CartView:
     """One template, many patients: each becomes its own line (or merges into that patient's line)."""
     if not patient_ids:
         raise InvalidCommand("Name at least one patient.", field="patient_ids")
@@ -57,15 +79,32 @@ def reorder(deps: Deps, ctx: Context, user_id: str, cart_id: str, order_id: str)
     order: Order = load_owned(deps.store, ctx, "order", order_id).state
     if order.placed.clinic_id != clinic.id:
         raise NotFound("No such order.")
-    drafts = [LineDraft(order.patient_id, ln.product_id, ln.quantity, ln.pharmacy_id, ln.sig or "",
-                        ln.prescriber_id, origin=f"reorder:{order_id}")
-              for ln in order.placed.lines if ln.pharmacy_id and ln.prescriber_id]
+    drafts = [
+        LineDraft(
+            order.patient_id,
+            ln.product_id,
+            ln.quantity,
+            ln.pharmacy_id,
+            ln.sig or "",
+            ln.prescriber_id,
+            origin=f"reorder:{order_id}",
+        )
+        for ln in order.placed.lines
+        if ln.pharmacy_id and ln.prescriber_id
+    ]
     add_lines(deps, ctx, user_id, cart_id, drafts)
     return get_cart(deps, ctx, user_id, cart_id)
 
 
-def pharmacy_options(deps: Deps, ctx: Context, user_id: str, product_id: str, patient_id: str | None,
-                     by: RankBy, quantity: int = 1) -> list[PharmacyOption]:
+def pharmacy_options(
+    deps: Deps,
+    ctx: Context,
+    user_id: str,
+    product_id: str,
+    patient_id: str | None,
+    by: RankBy,
+    quantity: int = 1,
+) -> list[PharmacyOption]:
     clinic = clinic_of(deps, ctx, user_id)
     get_product(deps, ctx, product_id)
     state = None

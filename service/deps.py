@@ -71,5 +71,6 @@ def retry_on_conflict(attempt: Callable[[], T]) -> T:
             return attempt()
         except ConcurrentWrite:
             continue
-    raise Conflict("Too many concurrent changes to the same records; try again.",
-                   reasons=("CONCURRENT_UPDATE",))
+    raise Conflict(
+        "Too many concurrent changes to the same records; try again.", reasons=("CONCURRENT_UPDATE",)
+    )

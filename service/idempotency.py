@@ -47,6 +47,12 @@ def claim(batch: Batch, request: KeyedRequest | None, resource_type: str, resour
     """Claim the key at version 1: a concurrent claim of the same key fails the whole batch."""
     if request is None:
         return
-    batch.start(request.aggregate_id, IdempotencyKeyClaimed(
-        scope=request.scope, fingerprint=request.fingerprint, resource_type=resource_type,
-        resource_id=resource_id))
+    batch.start(
+        request.aggregate_id,
+        IdempotencyKeyClaimed(
+            scope=request.scope,
+            fingerprint=request.fingerprint,
+            resource_type=resource_type,
+            resource_id=resource_id,
+        ),
+    )

@@ -26,11 +26,19 @@ def line_for(product: Product, quantity: int) -> OrderLine:
     if quantity < 1:
         raise InvalidCommand("Quantity must be at least 1.", field="quantity")
     if not product.active:
-        raise InvalidCommand(f"Product {product.sku} is not active.", field="product_id",
-                             reasons=("PRODUCT_INACTIVE",))
-    return OrderLine(product_id=product.id, sku=product.sku, name=product.name, kind=product.kind,
-                     quantity=quantity, unit_price_cents=product.price_cents,
-                     requires_intake=product.requires_intake, lab=product.lab)
+        raise InvalidCommand(
+            f"Product {product.sku} is not active.", field="product_id", reasons=("PRODUCT_INACTIVE",)
+        )
+    return OrderLine(
+        product_id=product.id,
+        sku=product.sku,
+        name=product.name,
+        kind=product.kind,
+        quantity=quantity,
+        unit_price_cents=product.price_cents,
+        requires_intake=product.requires_intake,
+        lab=product.lab,
+    )
 
 
 def single_currency(products: list[Product]) -> str:
@@ -40,19 +48,42 @@ def single_currency(products: list[Product]) -> str:
     return currencies.pop()
 
 
-def stage_order(deps: Deps, batch: Batch, patient: Patient, lines: list[OrderLine], *, currency: str,
-                source: Source, source_context: SourceContext, **links: object) -> tuple[str, str]:
+def stage_order(
+    deps: Deps,
+    batch: Batch,
+    patient: Patient,
+    lines: list[OrderLine],
+    *,
+    currency: str,
+    source: Source,
+    source_context: SourceContext,
+    **links: object,
+) -> tuple[str, str]:
     """Add an order and its invoice to a batch; returns (order id, invoice id)."""
     if not lines:
         raise InvalidCommand("An order needs at least one line.", field="lines")
     order_id, invoice_id = deps.new_uuid(), deps.new_uuid()
     amount = sum(line.unit_price_cents * line.quantity for line in lines)
-    batch.start(order_id, OrderPlaced(
-        number=deps.order_number(str(order_id)), patient_id=patient.id, invoice_id=str(invoice_id),
-        lines=tuple(lines), currency=currency, source=source, source_context=source_context,
-        placed_at=batch.now, **links))  # type: ignore[arg-type,unused-ignore]
-    batch.start(invoice_id, InvoiceIssued(order_ids=(str(order_id),), amount_cents=amount,
-                                          currency=currency, patient_id=patient.id))
+    batch.start(
+        order_id,
+        OrderPlaced(
+            number=deps.order_number(str(order_id)),
+            patient_id=patient.id,
+            invoice_id=str(invoice_id),
+            lines=tuple(lines),
+            currency=currency,
+            source=source,
+            source_context=source_context,
+            placed_at=batch.now,
+            **links,
+        ),
+    )  # type: ignore[arg-type,unused-ignore]
+    batch.start(
+        invoice_id,
+        InvoiceIssued(
+            order_ids=(str(order_id),), amount_cents=amount, currency=currency, patient_id=patient.id
+        ),
+    )
     return str(order_id), str(invoice_id)
 
 
@@ -61,8 +92,15 @@ def place_order(deps: Deps, ctx: Context, patient_id: str, items: list[tuple[str
     products = [get_product(deps, ctx, product_id) for product_id, _ in items]
     lines = [line_for(product, qty) for product, (_, qty) in zip(products, items, strict=True)]
     batch = deps.batch(ctx)
-    order_id, invoice_id = stage_order(deps, batch, patient, lines, currency=single_currency(products),
-                                       source="EMR", source_context="CHECKOUT")
+    order_id, invoice_id = stage_order(
+        deps,
+        batch,
+        patient,
+        lines,
+        currency=single_currency(products),
+        source="EMR",
+        source_context="CHECKOUT",
+    )
     deps.commit(batch)
     return PlacedOrder(get_order(deps, ctx, order_id), get_invoice(deps, ctx, invoice_id))
 
@@ -79,14 +117,22 @@ def get_invoice(deps: Deps, ctx: Context, invoice_id: str) -> Invoice:
     return state
 
 
-def pay_invoice(deps: Deps, ctx: Context, invoice_id: str, payment_method_id: str,
-                idempotency_key: str | None, *, refill_id: str | None = None) -> PaymentResult:
+def pay_invoice(
+    deps: Deps,
+    ctx: Context,
+    invoice_id: str,
+    payment_method_id: str,
+    idempotency_key: str | None,
+    *,
+    refill_id: str | None = None,
+) -> PaymentResult:
     """Pay an invoice with one of its patient's saved cards; a reused key replays the first result."""
     invoice = get_invoice(deps, ctx, invoice_id)
     if invoice.issued.patient_id is None:
         raise InvalidCommand("This invoice is paid through its clinic cart.", field="invoice_id")
-    keyed = KeyedRequest.of(f"payment/invoice/{invoice_id}", idempotency_key,
-                            {"payment_method_id": payment_method_id})
+    keyed = KeyedRequest.of(
+        f"payment/invoice/{invoice_id}", idempotency_key, {"payment_method_id": payment_method_id}
+    )
     previous = claimed_resource(deps, keyed)
     if previous is not None:
         number = int(previous.rsplit("#", 1)[1])
@@ -95,8 +141,11 @@ def pay_invoice(deps: Deps, ctx: Context, invoice_id: str, payment_method_id: st
     method = usable_method(patient, payment_method_id)
     active = deps.organization(ctx.organization_id).active_gateway
     if method.gateway != active:
-        raise InvalidCommand("The payment method is not of the organization's active gateway.",
-                             field="payment_method_id", reasons=("PAYMENT_METHOD_NOT_USABLE",))
+        raise InvalidCommand(
+            "The payment method is not of the organization's active gateway.",
+            field="payment_method_id",
+            reasons=("PAYMENT_METHOD_NOT_USABLE",),
+        )
     if keyed is not None:
         # Claim first: the key then points at the attempt this request is about to start.
         batch = deps.batch(ctx)
@@ -134,8 +183,10 @@ def refund_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:
         raise Conflict("Only a paid order can be refunded.", reasons=("NOT_PAID",))
     amount = sum(line.unit_price_cents * line.quantity for line in order.placed.lines)
     outcome = deps.gateway(paid.gateway).refund(
-        idempotency_key=f"refund-{order_id}", charge_reference=paid.gateway_reference or "",
-        amount_cents=amount)
+        idempotency_key=f"refund-{order_id}",
+        charge_reference=paid.gateway_reference or "",
+        amount_cents=amount,
+    )
     if not outcome.succeeded:
         raise Conflict(f"The gateway refused the refund: {outcome.message}", reasons=("REFUND_FAILED",))
 
@@ -147,8 +198,9 @@ def refund_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:
         batch = deps.batch(ctx)
         batch.extend(loaded, OrderRefunded(reason=reason, amount_cents=amount))
         if len(inv.state.issued.order_ids) == 1:
-            batch.extend(inv, InvoiceRefunded(amount_cents=amount, gateway_reference=outcome.reference,
-                                              reason=reason))
+            batch.extend(
+                inv, InvoiceRefunded(amount_cents=amount, gateway_reference=outcome.reference, reason=reason)
+            )
         deps.commit(batch)
         return get_order(deps, ctx, order_id)
 

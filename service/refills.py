@@ -42,11 +42,20 @@ def refill_orders(deps: Deps, order: Order) -> dict[str, Order]:
     return {r.refill_order_id: load(deps.store, "order", r.refill_order_id).state for r in order.refills}
 
 
-def request_refill(deps: Deps, ctx: Context, patient_id: str, order_id: str, product_id: str,
-                   payment_method_id: str, idempotency_key: str | None) -> RefillOutcome:
-    keyed = KeyedRequest.of(f"refill/patient/{patient_id}", idempotency_key,
-                            {"order_id": order_id, "product_id": product_id,
-                             "payment_method_id": payment_method_id})
+def request_refill(
+    deps: Deps,
+    ctx: Context,
+    patient_id: str,
+    order_id: str,
+    product_id: str,
+    payment_method_id: str,
+    idempotency_key: str | None,
+) -> RefillOutcome:
+    keyed = KeyedRequest.of(
+        f"refill/patient/{patient_id}",
+        idempotency_key,
+        {"order_id": order_id, "product_id": product_id, "payment_method_id": payment_method_id},
+    )
     patient = get_patient(deps, ctx, patient_id)
 
     def create_or_find() -> tuple[str, bool, bool]:
@@ -60,11 +69,13 @@ def request_refill(deps: Deps, ctx: Context, patient_id: str, order_id: str, pro
         product = try_load(deps.store, "product", product_id)
         active = deps.organization(ctx.organization_id).active_gateway
         reasons = refills.eligibility_for_request(
-            original.state, patient, product.state if product else None, product_id,
-            payment_method_id, active)
+            original.state, patient, product.state if product else None, product_id, payment_method_id, active
+        )
         if reasons:
-            raise NotEligible("This order cannot be refilled: " + " ".join(
-                refills.REASON_TEXT[r] for r in reasons), reasons=tuple(reasons))
+            raise NotEligible(
+                "This order cannot be refilled: " + " ".join(refills.REASON_TEXT[r] for r in reasons),
+                reasons=tuple(reasons),
+            )
         existing = refills.open_refill(original.state, product_id, refill_orders(deps, original.state))
         batch = deps.batch(ctx)
         if existing is not None:
@@ -73,10 +84,15 @@ def request_refill(deps: Deps, ctx: Context, patient_id: str, order_id: str, pro
             return existing, False, False
         assert product is not None
         new_order_id = deps.new_id()
-        ids = RefillIds(refill_id=deps.new_id(), order_id=new_order_id,
-                        order_number=deps.order_number(new_order_id), invoice_id=deps.new_id())
-        decision = refills.request_refill(original.state, product.state, patient, payment_method_id, ids,
-                                          idempotency_key, deps.clock())
+        ids = RefillIds(
+            refill_id=deps.new_id(),
+            order_id=new_order_id,
+            order_number=deps.order_number(new_order_id),
+            invoice_id=deps.new_id(),
+        )
+        decision = refills.request_refill(
+            original.state, product.state, patient, payment_method_id, ids, idempotency_key, deps.clock()
+        )
         batch.start(UUID(ids.refill_id), decision.refill)
         batch.start(UUID(ids.order_id), decision.order)
         batch.start(UUID(ids.invoice_id), decision.invoice)
@@ -108,8 +124,7 @@ def _outcome(deps: Deps, refill_id: str, *, created: bool) -> RefillOutcome:
     return RefillOutcome(refill, order, invoice, created)
 
 
-def refill_block(deps: Deps, ctx: Context, order: Order, patient: Patient,
-                 active: str) -> dict[str, object]:
+def refill_block(deps: Deps, ctx: Context, order: Order, patient: Patient, active: str) -> dict[str, object]:
     """The portal's view of one order: may it be refilled, with what, and why not.
 
     `active` is the organization's active gateway, read once per listing by the caller.
@@ -122,10 +137,17 @@ def refill_block(deps: Deps, ctx: Context, order: Order, patient: Patient,
         "eligible": not reasons,
         "reasons": reasons,
         "products": [
-            {"product_id": p.id, "name": p.name, "unit_price_cents": p.price_cents,
-             "original_quantity": line.quantity}
-            for p in offered if (line := order.line_for(p.id)) is not None
-        ] if not reasons else [],
+            {
+                "product_id": p.id,
+                "name": p.name,
+                "unit_price_cents": p.price_cents,
+                "original_quantity": line.quantity,
+            }
+            for p in offered
+            if (line := order.line_for(p.id)) is not None
+        ]
+        if not reasons
+        else [],
         "payment_methods": [
             {"id": m.id, "gateway": m.gateway, "label": m.label, "brand": m.brand, "last4": m.last4}
             for m in methods

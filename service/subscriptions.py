@@ -23,8 +23,9 @@ class CycleResult:
     created: bool
 
 
-def start_subscription(deps: Deps, ctx: Context, *, patient_id: str, product_id: str,
-                       payment_method_id: str, interval_days: int) -> Subscription:
+def start_subscription(
+    deps: Deps, ctx: Context, *, patient_id: str, product_id: str, payment_method_id: str, interval_days: int
+) -> Subscription:
     patient = get_patient(deps, ctx, patient_id)
     get_product(deps, ctx, product_id)
     usable_method(patient, payment_method_id)
@@ -32,8 +33,15 @@ def start_subscription(deps: Deps, ctx: Context, *, patient_id: str, product_id:
         raise InvalidCommand("interval_days must be at least 1.", field="interval_days")
     sub_id = deps.new_uuid()
     batch = deps.batch(ctx)
-    batch.start(sub_id, SubscriptionStarted(patient_id=patient_id, product_id=product_id,
-                                            payment_method_id=payment_method_id, interval_days=interval_days))
+    batch.start(
+        sub_id,
+        SubscriptionStarted(
+            patient_id=patient_id,
+            product_id=product_id,
+            payment_method_id=payment_method_id,
+            interval_days=interval_days,
+        ),
+    )
     deps.commit(batch)
     return get_subscription(deps, ctx, str(sub_id))
 
@@ -60,11 +68,19 @@ def bill_cycle(deps: Deps, ctx: Context, subscription_id: str, cycle_number: int
         product = get_product(deps, ctx, sub.started.product_id)
         batch = deps.batch(ctx)
         order_id, invoice_id = stage_order(
-            deps, batch, patient, [line_for(product, 1)], source="SUBSCRIPTION",
-            source_context="SUBSCRIPTION_CYCLE", currency=product.currency,
-            subscription_id=subscription_id, cycle_number=number)
-        batch.extend(loaded, SubscriptionCycleBilled(cycle_number=number, order_id=order_id,
-                                                     invoice_id=invoice_id))
+            deps,
+            batch,
+            patient,
+            [line_for(product, 1)],
+            source="SUBSCRIPTION",
+            source_context="SUBSCRIPTION_CYCLE",
+            currency=product.currency,
+            subscription_id=subscription_id,
+            cycle_number=number,
+        )
+        batch.extend(
+            loaded, SubscriptionCycleBilled(cycle_number=number, order_id=order_id, invoice_id=invoice_id)
+        )
         deps.commit(batch)
         return order_id, invoice_id, True
 

@@ -45,8 +45,9 @@ class Loaded:
     organization_id: str | None
 
 
-def load(store: LedgerStore, aggregate_type: str, aggregate_id: UUID | str,
-         *, up_to_version: int | None = None) -> Loaded:
+def load(
+    store: LedgerStore, aggregate_type: str, aggregate_id: UUID | str, *, up_to_version: int | None = None
+) -> Loaded:
     uid = aggregate_id if isinstance(aggregate_id, UUID) else _as_uuid(aggregate_id)
     events = store.stream(uid, up_to_version=up_to_version) if uid else []
     if not events or events[0].aggregate_type != aggregate_type:
@@ -92,8 +93,14 @@ class Batch:
         version = self._next_version.get(aggregate_id, read_version)
         for fact in facts:
             version += 1
-            meta = Meta(self.new_event_id(), self.ctx.organization_id, self.now, self.ctx.actor,
-                        self.ctx.correlation_id, self.ctx.causation_id)
+            meta = Meta(
+                self.new_event_id(),
+                self.ctx.organization_id,
+                self.now,
+                self.ctx.actor,
+                self.ctx.correlation_id,
+                self.ctx.causation_id,
+            )
             self.events.append(Recorded(aggregate_id, version, fact, meta))
         self._next_version[aggregate_id] = version
 

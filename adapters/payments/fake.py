@@ -50,9 +50,7 @@ _CARDS: dict[str, _TestCard] = {
     "pm_card_chargeDeclinedInsufficientFunds": _TestCard(
         "visa", "9995", "insufficient_funds", "Your card has insufficient funds."
     ),
-    "pm_card_chargeDeclinedExpiredCard": _TestCard(
-        "visa", "0069", "expired_card", "Your card has expired."
-    ),
+    "pm_card_chargeDeclinedExpiredCard": _TestCard("visa", "0069", "expired_card", "Your card has expired."),
     "pm_card_chargeDeclinedIncorrectCvc": _TestCard(
         "visa", "0127", "incorrect_cvc", "Your card's security code is incorrect."
     ),
@@ -123,9 +121,7 @@ class FakeGateway:
             # The token is embedded so the ref still says how to behave after a restart.
             ref = f"fpm_{self._next()}_{token}"
             self._methods[ref] = _SavedMethod(customer, token)
-        return SavedCard(
-            customer_ref=customer, payment_method_ref=ref, brand=card.brand, last4=card.last4
-        )
+        return SavedCard(customer_ref=customer, payment_method_ref=ref, brand=card.brand, last4=card.last4)
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:
         with self._lock:
@@ -144,9 +140,7 @@ class FakeGateway:
             self._maybe_fail(before=False)
             return outcome
 
-    def refund(
-        self, *, idempotency_key: str, charge_reference: str, amount_cents: int
-    ) -> RefundOutcome:
+    def refund(self, *, idempotency_key: str, charge_reference: str, amount_cents: int) -> RefundOutcome:
         with self._lock:
             earlier = self._by_refund_key.get(idempotency_key)
             if earlier is not None:
@@ -201,9 +195,7 @@ class FakeGateway:
         method = self._methods.get(request.payment_method_ref)
         token = method.token if method else _token_from_ref(request.payment_method_ref)
         if token is None:
-            return ChargeOutcome(
-                False, None, "resource_missing", "No such PaymentMethod for this customer."
-            )
+            return ChargeOutcome(False, None, "resource_missing", "No such PaymentMethod for this customer.")
         if method is not None and method.customer_ref != request.customer_ref:
             return ChargeOutcome(
                 False,
@@ -237,13 +229,9 @@ class FakeGateway:
             return RefundOutcome(False, None, f"No such charge: '{charge_reference}'")
         if not charge.succeeded:
             return RefundOutcome(False, None, "Cannot refund a failed payment.")
-        refunded = sum(
-            r.amount_cents for r in self._refunds if r.charge_reference == charge_reference
-        )
+        refunded = sum(r.amount_cents for r in self._refunds if r.charge_reference == charge_reference)
         if amount_cents <= 0 or refunded + amount_cents > charge.amount_cents:
-            return RefundOutcome(
-                False, None, "Refund amount is more than the amount left on the charge."
-            )
+            return RefundOutcome(False, None, "Refund amount is more than the amount left on the charge.")
         reference = f"fre_{self._next()}"
         self._refunds.append(FakeRefund(reference, key, charge_reference, amount_cents))
         return RefundOutcome(True, reference)

@@ -95,9 +95,7 @@ class StripeGateway:
                     options={"idempotency_key": f"ledger-customer-{reference}"},
                 )
                 customer_ref = customer.id
-            method = self._client.v1.payment_methods.attach(
-                token, params={"customer": customer_ref}
-            )
+            method = self._client.v1.payment_methods.attach(token, params={"customer": customer_ref})
         except (stripe.InvalidRequestError, stripe.CardError) as exc:
             # Unknown token (404) or a card refused when attached (402): the token is unusable.
             raise InvalidPaymentToken(exc.user_message or "payment method refused") from exc
@@ -155,9 +153,7 @@ class StripeGateway:
             or f"payment not completed (status {intent.status})",
         )
 
-    def refund(
-        self, *, idempotency_key: str, charge_reference: str, amount_cents: int
-    ) -> RefundOutcome:
+    def refund(self, *, idempotency_key: str, charge_reference: str, amount_cents: int) -> RefundOutcome:
         # Our charge references are PaymentIntent ids; accept a bare charge id too.
         params: stripe.params.RefundCreateParams = {"amount": amount_cents}
         if charge_reference.startswith("ch_"):

@@ -95,9 +95,7 @@ def _extract(raw: dict[str, Any]) -> StripeEvent:
         id=str(raw.get("id", "")),
         type=str(raw.get("type", "")),
         payment_intent_id=_payment_intent_id(obj),
-        metadata=(
-            {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, Mapping) else {}
-        ),
+        metadata=({str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, Mapping) else {}),
         amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
         decline_code=decline_code,
         message=message,

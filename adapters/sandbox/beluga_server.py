@@ -31,8 +31,7 @@ _OUTCOMES = {CONSULT_CONCLUDED: "concluded", CONSULT_CANCELED: "canceled"}
 class BelugaSandboxState:
     """In-memory visits; the lock matters when tests read the state from another thread."""
 
-    def __init__(self, webhook_url: str | None, webhook_secret: str, api_key: str,
-                 clock: Clock) -> None:
+    def __init__(self, webhook_url: str | None, webhook_secret: str, api_key: str, clock: Clock) -> None:
         self.webhook_url = webhook_url  # settable after start, when the receiver starts later
         self.webhook_secret = webhook_secret
         self.api_key = api_key
@@ -63,8 +62,9 @@ def _invalid(payload: dict[str, Any]) -> str | None:
     return None
 
 
-def create_beluga_sandbox(webhook_url: str | None, webhook_secret: str, api_key: str,
-                          clock: Clock = time.time) -> Starlette:
+def create_beluga_sandbox(
+    webhook_url: str | None, webhook_secret: str, api_key: str, clock: Clock = time.time
+) -> Starlette:
     state = BelugaSandboxState(webhook_url, webhook_secret, api_key, clock)
 
     async def submit_visit(request: Request) -> Response:
@@ -86,8 +86,13 @@ def create_beluga_sandbox(webhook_url: str | None, webhook_secret: str, api_key:
             visit = state.visits.get(master_id)
             created = visit is None
             if visit is None:
-                visit = {"masterId": master_id, "visitId": f"vis_{uuid.uuid4().hex[:12]}",
-                         "status": "received", "request": payload, "submissions": 0}
+                visit = {
+                    "masterId": master_id,
+                    "visitId": f"vis_{uuid.uuid4().hex[:12]}",
+                    "status": "received",
+                    "request": payload,
+                    "submissions": 0,
+                }
                 state.visits[master_id] = visit
             visit["submissions"] += 1
             body = {"masterId": master_id, "status": "received", "visitId": visit["visitId"]}
@@ -97,11 +102,14 @@ def create_beluga_sandbox(webhook_url: str | None, webhook_secret: str, api_key:
         with state.lock:
             return JSONResponse(list(state.visits.values()))
 
-    async def send_event(master_id: str, event: str, meds: list[dict[str, str]],
-                         outcome: str) -> Response:
+    async def send_event(master_id: str, event: str, meds: list[dict[str, str]], outcome: str) -> Response:
         payload: dict[str, Any] = {
-            "event": event, "eventId": f"evt_{uuid.uuid4().hex}", "masterId": master_id,
-            "occurredAt": rfc3339(state.clock), "medsPrescribed": meds, "visitOutcome": outcome,
+            "event": event,
+            "eventId": f"evt_{uuid.uuid4().hex}",
+            "masterId": master_id,
+            "occurredAt": rfc3339(state.clock),
+            "medsPrescribed": meds,
+            "visitOutcome": outcome,
         }
         with state.lock:
             state.events[payload["eventId"]] = payload
@@ -141,19 +149,20 @@ def create_beluga_sandbox(webhook_url: str | None, webhook_secret: str, api_key:
             payload = state.events.get(request.path_params["event_id"])
         if payload is None:
             return error(404, "NOT_FOUND", "no such event")
-        return JSONResponse(
-            await deliver(state.webhook_url, state.webhook_secret, payload, state.clock))
+        return JSONResponse(await deliver(state.webhook_url, state.webhook_secret, payload, state.clock))
 
     async def fail_next(request: Request) -> Response:
         return await queue_failures(request, state.lock, state.failures)
 
-    app = Starlette(routes=[
-        Route("/visits", submit_visit, methods=["POST"]),
-        Route("/_sandbox/visits", list_visits, methods=["GET"]),
-        Route("/_sandbox/visits/{master_id}/rx-written", rx_written, methods=["POST"]),
-        Route("/_sandbox/visits/{master_id}/events/{event}", consult_event, methods=["POST"]),
-        Route("/_sandbox/events/{event_id}/redeliver", redeliver, methods=["POST"]),
-        Route("/_sandbox/fail-next", fail_next, methods=["POST"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/visits", submit_visit, methods=["POST"]),
+            Route("/_sandbox/visits", list_visits, methods=["GET"]),
+            Route("/_sandbox/visits/{master_id}/rx-written", rx_written, methods=["POST"]),
+            Route("/_sandbox/visits/{master_id}/events/{event}", consult_event, methods=["POST"]),
+            Route("/_sandbox/events/{event_id}/redeliver", redeliver, methods=["POST"]),
+            Route("/_sandbox/fail-next", fail_next, methods=["POST"]),
+        ]
+    )
     app.state.sandbox = state
     return app

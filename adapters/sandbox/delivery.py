@@ -73,8 +73,11 @@ async def queue_failures(
         return error(400, "INVALID_REQUEST", "status and times must be integers")
     if not 400 <= status <= 599:
         return error(400, "INVALID_REQUEST", "status must be an HTTP error status")
-    failure = {"status": status, "code": str(options.get("code", f"SANDBOX_{status}")),
-               "message": str(options.get("message", "sandbox-injected failure"))}
+    failure = {
+        "status": status,
+        "code": str(options.get("code", f"SANDBOX_{status}")),
+        "message": str(options.get("message", "sandbox-injected failure")),
+    }
     with lock:
         failures.extend([failure] * times)
     return JSONResponse({"queued": times, **failure})

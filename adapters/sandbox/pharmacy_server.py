@@ -26,8 +26,9 @@ from adapters.sandbox.delivery import Clock, deliver, error, json_body, queue_fa
 
 
 class PharmacySandboxState:
-    def __init__(self, webhook_url_for: Callable[[str], str] | None, webhook_secret: str,
-                 api_key: str, clock: Clock) -> None:
+    def __init__(
+        self, webhook_url_for: Callable[[str], str] | None, webhook_secret: str, api_key: str, clock: Clock
+    ) -> None:
         self.webhook_url_for = webhook_url_for
         self.webhook_secret = webhook_secret
         self.api_key = api_key
@@ -67,25 +68,30 @@ def _dispensepro_invalid(payload: dict[str, Any]) -> str | None:
     return None
 
 
-def create_pharmacy_sandbox(webhook_url_for: Callable[[str], str] | None, webhook_secret: str,
-                            api_key: str, clock: Clock = time.time) -> Starlette:
+def create_pharmacy_sandbox(
+    webhook_url_for: Callable[[str], str] | None, webhook_secret: str, api_key: str, clock: Clock = time.time
+) -> Starlette:
     state = PharmacySandboxState(webhook_url_for, webhook_secret, api_key, clock)
 
     def take_failure() -> dict[str, Any] | None:
         with state.lock:
             return state.failures.pop(0) if state.failures else None
 
-    def record(
-        partner: str, reference_id: str, payload: dict[str, Any]
-    ) -> tuple[dict[str, Any], bool]:
+    def record(partner: str, reference_id: str, payload: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         with state.lock:
             order = state.orders.get((partner, reference_id))
             created = order is None
             if order is None:
                 prefix = "LF" if partner == BELMAR else "dp_"
-                order = {"partner": partner, "referenceId": reference_id,
-                         "orderId": f"{prefix}{uuid.uuid4().hex[:10]}", "status": "received",
-                         "request": payload, "submissions": 0, "events": []}
+                order = {
+                    "partner": partner,
+                    "referenceId": reference_id,
+                    "orderId": f"{prefix}{uuid.uuid4().hex[:10]}",
+                    "status": "received",
+                    "request": payload,
+                    "submissions": 0,
+                    "events": [],
+                }
                 state.orders[(partner, reference_id)] = order
             order["submissions"] += 1
             return dict(order), created
@@ -104,8 +110,9 @@ def create_pharmacy_sandbox(webhook_url_for: Callable[[str], str] | None, webhoo
         if bad is not None:
             return error(422, "INVALID_ORDER", f"missing or invalid field {bad}")
         order, created = record(BELMAR, payload["referenceId"], payload)
-        return JSONResponse({"orderId": order["orderId"], "status": order["status"]},
-                            status_code=201 if created else 200)
+        return JSONResponse(
+            {"orderId": order["orderId"], "status": order["status"]}, status_code=201 if created else 200
+        )
 
     async def dispensepro_order(request: Request) -> Response:
         def reject(status: int, code: str, detail: str) -> Response:
@@ -124,8 +131,9 @@ def create_pharmacy_sandbox(webhook_url_for: Callable[[str], str] | None, webhoo
         if bad is not None:
             return reject(422, "invalid_order", f"missing or invalid field {bad}")
         order, created = record(DISPENSEPRO, payload["external_order_id"], payload)
-        return JSONResponse({"id": order["orderId"], "state": order["status"]},
-                            status_code=201 if created else 200)
+        return JSONResponse(
+            {"id": order["orderId"], "state": order["status"]}, status_code=201 if created else 200
+        )
 
     async def list_orders(request: Request) -> Response:
         with state.lock:
@@ -141,8 +149,7 @@ def create_pharmacy_sandbox(webhook_url_for: Callable[[str], str] | None, webhoo
             return error(400, "INVALID_JSON", "body is not a JSON object")
         partner = request.query_params.get("partner")
         with state.lock:
-            matches = [o for (p, r), o in state.orders.items()
-                       if r == reference_id and partner in (None, p)]
+            matches = [o for (p, r), o in state.orders.items() if r == reference_id and partner in (None, p)]
             if len(matches) == 1:
                 matches[0]["status"] = status
         if not matches:
@@ -152,12 +159,14 @@ def create_pharmacy_sandbox(webhook_url_for: Callable[[str], str] | None, webhoo
         order = matches[0]
         shipped = status == "shipped"
         payload = {
-            "eventId": f"evt_{uuid.uuid4().hex}", "referenceId": reference_id,
-            "orderId": order["orderId"], "status": status, "occurredAt": rfc3339(state.clock),
+            "eventId": f"evt_{uuid.uuid4().hex}",
+            "referenceId": reference_id,
+            "orderId": order["orderId"],
+            "status": status,
+            "occurredAt": rfc3339(state.clock),
             "reason": options.get("reason", "sandbox rejection" if status == "rejected" else None),
             "carrier": options.get("carrier", "UPS" if shipped else None),
-            "tracking": options.get(
-                "tracking", f"1Z{uuid.uuid4().hex[:16].upper()}" if shipped else None),
+            "tracking": options.get("tracking", f"1Z{uuid.uuid4().hex[:16].upper()}" if shipped else None),
         }
         url = state.webhook_url_for(order["partner"]) if state.webhook_url_for else None
         result = await deliver(url, state.webhook_secret, payload, state.clock)
@@ -168,12 +177,14 @@ def create_pharmacy_sandbox(webhook_url_for: Callable[[str], str] | None, webhoo
     async def fail_next(request: Request) -> Response:
         return await queue_failures(request, state.lock, state.failures)
 
-    app = Starlette(routes=[
-        Route("/lifefile/v1/orders", lifefile_order, methods=["POST"]),
-        Route("/dispensepro/api/orders", dispensepro_order, methods=["POST"]),
-        Route("/_sandbox/orders", list_orders, methods=["GET"]),
-        Route("/_sandbox/orders/{reference_id}/status/{status}", set_status, methods=["POST"]),
-        Route("/_sandbox/fail-next", fail_next, methods=["POST"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/lifefile/v1/orders", lifefile_order, methods=["POST"]),
+            Route("/dispensepro/api/orders", dispensepro_order, methods=["POST"]),
+            Route("/_sandbox/orders", list_orders, methods=["GET"]),
+            Route("/_sandbox/orders/{reference_id}/status/{status}", set_status, methods=["POST"]),
+            Route("/_sandbox/fail-next", fail_next, methods=["POST"]),
+        ]
+    )
     app.state.sandbox = state
     return app

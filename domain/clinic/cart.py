@@ -112,8 +112,10 @@ class Cart:
     checked_out: CartCheckedOut | None = None
 
     def line_for(self, patient_id: str, product_id: str) -> CartLine | None:
-        return next((ln for ln in self.lines.values()
-                     if ln.patient_id == patient_id and ln.product_id == product_id), None)
+        return next(
+            (ln for ln in self.lines.values() if ln.patient_id == patient_id and ln.product_id == product_id),
+            None,
+        )
 
 
 def evolve_cart(state: Cart | None, fact: Fact, aggregate_id: str) -> Cart:
@@ -122,12 +124,25 @@ def evolve_cart(state: Cart | None, fact: Fact, aggregate_id: str) -> Cart:
     assert state is not None, f"{fact.TYPE} before CartOpened"
     match fact:
         case CartLineAdded():
-            line = CartLine(fact.line_id, fact.patient_id, fact.product_id, fact.quantity, fact.pharmacy_id,
-                            fact.sig, fact.prescriber_id, fact.origin)
+            line = CartLine(
+                fact.line_id,
+                fact.patient_id,
+                fact.product_id,
+                fact.quantity,
+                fact.pharmacy_id,
+                fact.sig,
+                fact.prescriber_id,
+                fact.origin,
+            )
             return replace(state, lines={**state.lines, line.id: line}, last_validation=None)
         case CartLineChanged():
-            changed = replace(state.lines[fact.line_id], quantity=fact.quantity, pharmacy_id=fact.pharmacy_id,
-                              sig=fact.sig, prescriber_id=fact.prescriber_id)
+            changed = replace(
+                state.lines[fact.line_id],
+                quantity=fact.quantity,
+                pharmacy_id=fact.pharmacy_id,
+                sig=fact.sig,
+                prescriber_id=fact.prescriber_id,
+            )
             return replace(state, lines={**state.lines, fact.line_id: changed}, last_validation=None)
         case CartLineRemoved():
             rest = {k: v for k, v in state.lines.items() if k != fact.line_id}
@@ -155,25 +170,55 @@ def add_line(cart: Cart, draft: LineDraft, new_line_id: str) -> CartLineAdded | 
     _quantity(draft.quantity)
     same = cart.line_for(draft.patient_id, draft.product_id)
     if same is not None:
-        return CartLineChanged(line_id=same.id, quantity=same.quantity + draft.quantity,
-                               pharmacy_id=draft.pharmacy_id, sig=draft.sig,
-                               prescriber_id=draft.prescriber_id, merged=True)
-    return CartLineAdded(line_id=new_line_id, patient_id=draft.patient_id, product_id=draft.product_id,
-                         quantity=draft.quantity, pharmacy_id=draft.pharmacy_id, sig=draft.sig,
-                         prescriber_id=draft.prescriber_id, origin=draft.origin)
+        return CartLineChanged(
+            line_id=same.id,
+            quantity=same.quantity + draft.quantity,
+            pharmacy_id=draft.pharmacy_id,
+            sig=draft.sig,
+            prescriber_id=draft.prescriber_id,
+            merged=True,
+        )
+    return CartLineAdded(
+        line_id=new_line_id,
+        patient_id=draft.patient_id,
+        product_id=draft.product_id,
+        quantity=draft.quantity,
+        pharmacy_id=draft.pharmacy_id,
+        sig=draft.sig,
+        prescriber_id=draft.prescriber_id,
+        origin=draft.origin,
+    )
 
 
-def change_line(cart: Cart, line_id: str, *, quantity: int | None = None, pharmacy_id: str | None = None,
-                sig: str | None = None, prescriber_id: str | None = None) -> list[Fact]:
+def change_line(
+    cart: Cart,
+    line_id: str,
+    *,
+    quantity: int | None = None,
+    pharmacy_id: str | None = None,
+    sig: str | None = None,
+    prescriber_id: str | None = None,
+) -> list[Fact]:
     _open(cart)
     line = existing_line(cart, line_id)
-    new = replace(line, quantity=line.quantity if quantity is None else _quantity(quantity),
-                  pharmacy_id=pharmacy_id or line.pharmacy_id, sig=line.sig if sig is None else sig,
-                  prescriber_id=prescriber_id or line.prescriber_id)
+    new = replace(
+        line,
+        quantity=line.quantity if quantity is None else _quantity(quantity),
+        pharmacy_id=pharmacy_id or line.pharmacy_id,
+        sig=line.sig if sig is None else sig,
+        prescriber_id=prescriber_id or line.prescriber_id,
+    )
     if new == line:
         return []
-    return [CartLineChanged(line_id=line_id, quantity=new.quantity, pharmacy_id=new.pharmacy_id, sig=new.sig,
-                            prescriber_id=new.prescriber_id)]
+    return [
+        CartLineChanged(
+            line_id=line_id,
+            quantity=new.quantity,
+            pharmacy_id=new.pharmacy_id,
+            sig=new.sig,
+            prescriber_id=new.prescriber_id,
+        )
+    ]
 
 
 def remove_line(cart: Cart, line_id: str) -> CartLineRemoved:

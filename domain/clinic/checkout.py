@@ -79,19 +79,44 @@ def plan_checkout(cart: Cart, world: CartWorld, ids: CheckoutIds, now: datetime)
         # In-house prescribing: the clinic examined the patient, so the portal's intake and lab
         # requirements (for telehealth consults) do not gate these orders.
         order_line = OrderLine(
-            product_id=product.id, sku=product.sku, name=f"{product.name} {offering.strength}",
-            kind=product.kind, quantity=line.quantity, unit_price_cents=cost.landed_unit_cents,
-            pharmacy_id=pharmacy.id, sig=line.sig, prescriber_id=prescriber.id)
+            product_id=product.id,
+            sku=product.sku,
+            name=f"{product.name} {offering.strength}",
+            kind=product.kind,
+            quantity=line.quantity,
+            unit_price_cents=cost.landed_unit_cents,
+            pharmacy_id=pharmacy.id,
+            sig=line.sig,
+            prescriber_id=prescriber.id,
+        )
         placed = OrderPlaced(
-            number=number, patient_id=line.patient_id, invoice_id=ids.invoice_id, lines=(order_line,),
-            currency=currency, source="CLINIC_CART", source_context="CLINIC_ORDER", placed_at=now,
-            clinic_id=cart.clinic_id, cart_id=cart.id)
-        rx = RxWritten(master_id=f"clinic:{prescriber.npi}", med_ids=(rx_med_id(product),),
-                       vendor_event_id=f"clinic-rx:{order_id}", written_at=now)
+            number=number,
+            patient_id=line.patient_id,
+            invoice_id=ids.invoice_id,
+            lines=(order_line,),
+            currency=currency,
+            source="CLINIC_CART",
+            source_context="CLINIC_ORDER",
+            placed_at=now,
+            clinic_id=cart.clinic_id,
+            cart_id=cart.id,
+        )
+        rx = RxWritten(
+            master_id=f"clinic:{prescriber.npi}",
+            med_ids=(rx_med_id(product),),
+            vendor_event_id=f"clinic-rx:{order_id}",
+            written_at=now,
+        )
         orders.append(PlannedOrder(order_id, placed, rx))
     total = cart_total(priced)
-    invoice = InvoiceIssued(order_ids=ids.order_ids, amount_cents=total, currency=currency,
-                            clinic_id=cart.clinic_id)
-    done = CartCheckedOut(invoice_id=ids.invoice_id, order_ids=ids.order_ids,
-                          line_ids=tuple(ln.id for ln in lines), total_cents=total, currency=currency)
+    invoice = InvoiceIssued(
+        order_ids=ids.order_ids, amount_cents=total, currency=currency, clinic_id=cart.clinic_id
+    )
+    done = CartCheckedOut(
+        invoice_id=ids.invoice_id,
+        order_ids=ids.order_ids,
+        line_ids=tuple(ln.id for ln in lines),
+        total_cents=total,
+        currency=currency,
+    )
     return CheckoutPlan(tuple(orders), invoice, done)

@@ -67,8 +67,15 @@ def evolve_clinic(state: Clinic | None, fact: Fact, aggregate_id: str) -> Clinic
     if isinstance(fact, ClinicPatientEnrolled):
         return replace(state, patient_ids=state.patient_ids | {fact.patient_id})
     if isinstance(fact, ClinicPaymentMethodSaved):
-        method = SavedPaymentMethod(fact.payment_method_id, fact.gateway, fact.customer_ref,
-                                    fact.payment_method_ref, fact.label, fact.brand, fact.last4)
+        method = SavedPaymentMethod(
+            fact.payment_method_id,
+            fact.gateway,
+            fact.customer_ref,
+            fact.payment_method_ref,
+            fact.label,
+            fact.brand,
+            fact.last4,
+        )
         return replace(state, payment_methods=(*state.payment_methods, method))
     return state
 
@@ -149,9 +156,11 @@ def states(codes: list[str] | tuple[str, ...], field_name: str) -> tuple[str, ..
     return upper
 
 
-def register_prescriber(clinic_id: str, name: str, npi: str,
-                        licensed_states: list[str]) -> PrescriberRegistered:
+def register_prescriber(
+    clinic_id: str, name: str, npi: str, licensed_states: list[str]
+) -> PrescriberRegistered:
     if not npi_is_valid(npi):
         raise InvalidCommand("The NPI is not a valid 10-digit National Provider Identifier.", field="npi")
-    return PrescriberRegistered(clinic_id=clinic_id, name=name, npi=npi,
-                                licensed_states=states(licensed_states, "licensed_states"))
+    return PrescriberRegistered(
+        clinic_id=clinic_id, name=name, npi=npi, licensed_states=states(licensed_states, "licensed_states")
+    )

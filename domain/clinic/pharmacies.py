@@ -73,19 +73,33 @@ class Pharmacy:
 
 def evolve_pharmacy(state: Pharmacy | None, fact: Fact, aggregate_id: str) -> Pharmacy:
     if isinstance(fact, PharmacyRegistered):
-        return Pharmacy(aggregate_id, fact.name, fact.partner, frozenset(fact.licensed_states),
-                        fact.shipping_cents, fact.currency)
+        return Pharmacy(
+            aggregate_id,
+            fact.name,
+            fact.partner,
+            frozenset(fact.licensed_states),
+            fact.shipping_cents,
+            fact.currency,
+        )
     assert state is not None, f"{fact.TYPE} before PharmacyRegistered"
     if isinstance(fact, PharmacyOfferingSet):
         known = state.offerings.get(fact.product_id)
-        offering = Offering(fact.product_id, fact.strength, fact.vial_price_cents, fact.fee_cents,
-                            fact.turnaround_days, fact.active, known.on_hand if known else 0,
-                            fact.product_code)
+        offering = Offering(
+            fact.product_id,
+            fact.strength,
+            fact.vial_price_cents,
+            fact.fee_cents,
+            fact.turnaround_days,
+            fact.active,
+            known.on_hand if known else 0,
+            fact.product_code,
+        )
         return replace(state, offerings={**state.offerings, fact.product_id: offering})
     if isinstance(fact, PharmacyStockReported):
         current = state.offerings.get(fact.product_id)
         if current is None:
             return state  # stock for something it does not offer here: nothing to show
-        return replace(state, offerings={**state.offerings,
-                                         fact.product_id: replace(current, on_hand=fact.on_hand)})
+        return replace(
+            state, offerings={**state.offerings, fact.product_id: replace(current, on_hand=fact.on_hand)}
+        )
     return state

@@ -36,11 +36,26 @@ class Quickfill:
     prescriber_id: str
 
     def draft_for(self, patient_id: str) -> LineDraft:
-        return LineDraft(patient_id, self.product_id, self.quantity, self.pharmacy_id, self.sig,
-                         self.prescriber_id, origin=f"quickfill:{self.id}")
+        return LineDraft(
+            patient_id,
+            self.product_id,
+            self.quantity,
+            self.pharmacy_id,
+            self.sig,
+            self.prescriber_id,
+            origin=f"quickfill:{self.id}",
+        )
 
 
 def evolve_quickfill(state: Quickfill | None, fact: Fact, aggregate_id: str) -> Quickfill:
     assert isinstance(fact, QuickfillSaved)
-    return Quickfill(aggregate_id, fact.clinic_id, fact.name, fact.product_id, fact.quantity,
-                     fact.pharmacy_id, fact.sig, fact.prescriber_id)
+    return Quickfill(
+        aggregate_id,
+        fact.clinic_id,
+        fact.name,
+        fact.product_id,
+        fact.quantity,
+        fact.pharmacy_id,
+        fact.sig,
+        fact.prescriber_id,
+    )

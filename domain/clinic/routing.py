@@ -53,8 +53,9 @@ def rx_med_id(product: Product) -> str:
     return mapped or product.id
 
 
-def clinic_route(order: Order, pharmacy: Pharmacy | None,
-                 products: dict[str, Product]) -> ClinicRoute | Unroutable:
+def clinic_route(
+    order: Order, pharmacy: Pharmacy | None, products: dict[str, Product]
+) -> ClinicRoute | Unroutable:
     """Pure: the partner and per-line codes for a clinic order, or why it cannot be routed."""
     missing: list[str] = []
     if pharmacy is None or pharmacy.id != clinic_pharmacy_id(order):

@@ -15,8 +15,11 @@ MAX_SIG_LENGTH = 140
 PARTS = ("action", "dose", "dose_unit", "route", "frequency")
 
 _I = re.IGNORECASE
-_ACTION = re.compile(r"\b(take|inject|apply|instill|inhale|insert|use|place|dissolve|chew|spray|administer|"
-                     r"give|rub|swallow|reconstitute)\b", _I)
+_ACTION = re.compile(
+    r"\b(take|inject|apply|instill|inhale|insert|use|place|dissolve|chew|spray|administer|"
+    r"give|rub|swallow|reconstitute)\b",
+    _I,
+)
 _NUMBER = r"\d+(?:\.\d+)?"
 # Frequency and route are removed before looking for a dose, so "every 8 hours" is not a dose of 8.
 _FREQUENCY = re.compile(
@@ -25,22 +28,34 @@ _FREQUENCY = re.compile(
     rf"|every\s+(?:other\s+)?(?:{_NUMBER}(?:\s*(?:-|to)\s*{_NUMBER})?\s+)?"
     r"(?:hours?|hrs?|days?|weeks?|months?|morning|evening|night)"
     r"|daily|nightly|weekly|monthly|bid|tid|qid|qd|qhs|qam|qpm|qod|qw|q\d+h|at bedtime"
-    r"|in the (?:morning|evening)|once)\b", _I)
+    r"|in the (?:morning|evening)|once)\b",
+    _I,
+)
 _ROUTE = re.compile(
     r"\b(?:by mouth|orally|oral|po|sublingual(?:ly)?|under the tongue|subcutaneous(?:ly)?|subq|sub-q|sc|sq"
     r"|intramuscular(?:ly)?|im|topical(?:ly)?|to (?:the )?(?:affected )?(?:area|skin)|transdermal(?:ly)?"
     r"|intranasal(?:ly)?|in(?:to)? (?:each|one|the|both) nostrils?|nasally|vaginal(?:ly)?|rectal(?:ly)?"
-    r"|in(?:to)? (?:the |each |both |left |right )?eyes?|ophthalmic|buccal(?:ly)?)\b", _I)
-_DOSE = re.compile(rf"(?<![\w.])(?:{_NUMBER}(?:\s*(?:-|to)\s*{_NUMBER})?|\d+/\d+)|"
-                   r"\b(?:one|two|three|four|five|half|one-half)\b", _I)
+    r"|in(?:to)? (?:the |each |both |left |right )?eyes?|ophthalmic|buccal(?:ly)?)\b",
+    _I,
+)
+_DOSE = re.compile(
+    rf"(?<![\w.])(?:{_NUMBER}(?:\s*(?:-|to)\s*{_NUMBER})?|\d+/\d+)|"
+    r"\b(?:one|two|three|four|five|half|one-half)\b",
+    _I,
+)
 _UNIT = re.compile(
     r"(?<![a-z])(?:mg|mcg|g|grams?|ml|cc|units?|iu|tablets?|tabs?|capsules?|caps?|drops?|puffs?|sprays?"
     r"|clicks?|pumps?|applications?|applicatorfuls?|patch(?:es)?|troches?|lozenges?|syringes?|vials?"
-    r"|sachets?|suppositor(?:y|ies))\b", _I)
+    r"|sachets?|suppositor(?:y|ies))\b",
+    _I,
+)
 _PRN = re.compile(r"\b(?:as needed|prn|as required)\b", _I)
 # "for nausea" is an indication; "for 30 days" / "for one week" is a duration.
-_INDICATION = re.compile(r"\b(?:for|to treat|to prevent)\s+(?!\d)(?!(?:a|one|two|three)\s+(?:days?|weeks?"
-                         r"|months?)\b)[a-z]", _I)
+_INDICATION = re.compile(
+    r"\b(?:for|to treat|to prevent)\s+(?!\d)(?!(?:a|one|two|three)\s+(?:days?|weeks?"
+    r"|months?)\b)[a-z]",
+    _I,
+)
 _AS_DIRECTED = re.compile(r"\bas directed\b", _I)
 
 

@@ -19,8 +19,9 @@ class PharmacyOption:
     landed: LandedCost
 
 
-def pharmacy_options(pharmacies: Iterable[Pharmacy], product_id: str, patient_state: str | None,
-                     quantity: int, by: RankBy) -> list[PharmacyOption]:
+def pharmacy_options(
+    pharmacies: Iterable[Pharmacy], product_id: str, patient_state: str | None, quantity: int, by: RankBy
+) -> list[PharmacyOption]:
     """Pharmacies that offer the product, may ship to the patient and hold the vials, ranked.
 
     Ties fall back on the other measure, then on the name, so the suggestion is stable.

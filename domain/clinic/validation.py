@@ -19,9 +19,18 @@ from domain.clinic.sig import MAX_SIG_LENGTH, check_sig
 from domain.errors import NotEligible
 
 CODES = (
-    "CART_EMPTY", "PATIENT_UNKNOWN", "PRODUCT_UNKNOWN", "PRODUCT_INACTIVE", "PHARMACY_UNKNOWN",
-    "PRODUCT_NOT_AT_PHARMACY", "OUT_OF_STOCK", "PHARMACY_NOT_LICENSED_IN_STATE", "PRESCRIBER_UNKNOWN",
-    "PRESCRIBER_NOT_LICENSED_IN_STATE", "SIG_INCOMPLETE", "SIG_TOO_LONG",
+    "CART_EMPTY",
+    "PATIENT_UNKNOWN",
+    "PRODUCT_UNKNOWN",
+    "PRODUCT_INACTIVE",
+    "PHARMACY_UNKNOWN",
+    "PRODUCT_NOT_AT_PHARMACY",
+    "OUT_OF_STOCK",
+    "PHARMACY_NOT_LICENSED_IN_STATE",
+    "PRESCRIBER_UNKNOWN",
+    "PRESCRIBER_NOT_LICENSED_IN_STATE",
+    "SIG_INCOMPLETE",
+    "SIG_TOO_LONG",
 )
 
 
@@ -50,13 +59,16 @@ def validate_cart(cart: Cart, world: CartWorld) -> tuple[LineProblem, ...]:
     problems: list[LineProblem] = []
     demand: dict[tuple[str, str], int] = {}
     for line in cart.lines.values():
-        problems.extend(LineProblem(line_id=line.id, code=code, detail=detail)
-                        for code, detail in _line_problems(line, world, demand))
+        problems.extend(
+            LineProblem(line_id=line.id, code=code, detail=detail)
+            for code, detail in _line_problems(line, world, demand)
+        )
     return tuple(problems)
 
 
-def _line_problems(line: CartLine, world: CartWorld,
-                   demand: dict[tuple[str, str], int]) -> list[tuple[str, str]]:
+def _line_problems(
+    line: CartLine, world: CartWorld, demand: dict[tuple[str, str], int]
+) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     state = world.patient_states.get(line.patient_id)
     if state is None:
@@ -71,9 +83,12 @@ def _line_problems(line: CartLine, world: CartWorld,
     if prescriber is None:
         found.append(("PRESCRIBER_UNKNOWN", "The prescriber is not one of this clinic's prescribers."))
     elif state is not None and state not in prescriber.licensed_states:
-        found.append(("PRESCRIBER_NOT_LICENSED_IN_STATE",
-                      f"{prescriber.name} (NPI {prescriber.npi}) is not licensed in {state}, "
-                      "the patient's state."))
+        found.append(
+            (
+                "PRESCRIBER_NOT_LICENSED_IN_STATE",
+                f"{prescriber.name} (NPI {prescriber.npi}) is not licensed in {state}, the patient's state.",
+            )
+        )
     sig = check_sig(line.sig)
     if not sig.complete:
         found.append(("SIG_INCOMPLETE", sig.explain()))
@@ -82,8 +97,9 @@ def _line_problems(line: CartLine, world: CartWorld,
     return found
 
 
-def _pharmacy_problems(line: CartLine, world: CartWorld, state: str | None,
-                       demand: dict[tuple[str, str], int]) -> list[tuple[str, str]]:
+def _pharmacy_problems(
+    line: CartLine, world: CartWorld, state: str | None, demand: dict[tuple[str, str], int]
+) -> list[tuple[str, str]]:
     pharmacy = world.pharmacies.get(line.pharmacy_id)
     if pharmacy is None:
         return [("PHARMACY_UNKNOWN", "No such partner pharmacy.")]
@@ -100,6 +116,11 @@ def _pharmacy_problems(line: CartLine, world: CartWorld, state: str | None,
     demand[key] = before + line.quantity
     if demand[key] > offering.on_hand:
         left = max(offering.on_hand - before, 0)
-        found.append(("OUT_OF_STOCK", f"{pharmacy.name} has {left} vial(s) of {offering.strength} left for "
-                                      f"this line, which needs {line.quantity}."))
+        found.append(
+            (
+                "OUT_OF_STOCK",
+                f"{pharmacy.name} has {left} vial(s) of {offering.strength} left for "
+                f"this line, which needs {line.quantity}.",
+            )
+        )
     return found

@@ -74,18 +74,20 @@ def http() -> Iterator[httpx.Client]:
 
 def visit(master_id: str = "mv_ord_1", **overrides: object) -> VisitSubmission:
     fields: dict[str, object] = {
-        "master_id": master_id, "visit_type": "weight_loss_refill", "patient_ref": "pat_42",
+        "master_id": master_id,
+        "visit_type": "weight_loss_refill",
+        "patient_ref": "pat_42",
         "patient_state": "TX",
         "meds": (RequestedMed("med_sema_2_5", "Semaglutide 2.5mg/mL", 1),),
-        "pharmacy": "belmar", "order_id": "ord_1", "lab_method": None,
+        "pharmacy": "belmar",
+        "order_id": "ord_1",
+        "lab_method": None,
     }
     fields.update(overrides)
     return VisitSubmission(**fields)  # type: ignore[arg-type]
 
 
-def test_submit_creates_one_visit_with_our_wire_format(
-    beluga: RunningServer, http: httpx.Client
-) -> None:
+def test_submit_creates_one_visit_with_our_wire_format(beluga: RunningServer, http: httpx.Client) -> None:
     accepted = BelugaClient(beluga.url, API_KEY, http).submit_visit(visit())
 
     assert accepted.master_id == "mv_ord_1"
@@ -94,17 +96,19 @@ def test_submit_creates_one_visit_with_our_wire_format(
     assert accepted.created is True
     [stored] = http.get(f"{beluga.url}/_sandbox/visits").json()
     assert stored["request"] == {
-        "masterId": "mv_ord_1", "visitType": "weight_loss_refill",
+        "masterId": "mv_ord_1",
+        "visitType": "weight_loss_refill",
         "patient": {"ref": "pat_42", "state": "TX"},
         "medsRequested": [{"medId": "med_sema_2_5", "name": "Semaglutide 2.5mg/mL", "quantity": 1}],
-        "pharmacy": "belmar", "labMethod": None, "referenceId": "ord_1",
-        "intakeRef": None, "callbackUrl": None,
+        "pharmacy": "belmar",
+        "labMethod": None,
+        "referenceId": "ord_1",
+        "intakeRef": None,
+        "callbackUrl": None,
     }
 
 
-def test_retry_with_same_master_id_returns_the_same_visit(
-    beluga: RunningServer, http: httpx.Client
-) -> None:
+def test_retry_with_same_master_id_returns_the_same_visit(beluga: RunningServer, http: httpx.Client) -> None:
     client = BelugaClient(beluga.url, API_KEY, http)
     first = client.submit_visit(visit())
     again = client.submit_visit(visit())
@@ -124,11 +128,11 @@ def test_validation_failure_is_a_rejection(beluga: RunningServer, http: httpx.Cl
     assert http.get(f"{beluga.url}/_sandbox/visits").json() == []
 
 
-def test_injected_422_maps_to_rejected_with_vendor_code(
-    beluga: RunningServer, http: httpx.Client
-) -> None:
-    http.post(f"{beluga.url}/_sandbox/fail-next",
-              json={"status": 422, "code": "UNKNOWN_MED", "message": "medId not mapped"})
+def test_injected_422_maps_to_rejected_with_vendor_code(beluga: RunningServer, http: httpx.Client) -> None:
+    http.post(
+        f"{beluga.url}/_sandbox/fail-next",
+        json={"status": 422, "code": "UNKNOWN_MED", "message": "medId not mapped"},
+    )
     with pytest.raises(BelugaRejected) as err:
         BelugaClient(beluga.url, API_KEY, http).submit_visit(visit())
     assert (err.value.code, err.value.message) == ("UNKNOWN_MED", "medId not mapped")
@@ -140,9 +144,7 @@ def test_wrong_api_key_is_rejected(beluga: RunningServer, http: httpx.Client) ->
     assert err.value.code == "UNAUTHORIZED"
 
 
-def test_5xx_is_unavailable_and_a_retry_then_succeeds(
-    beluga: RunningServer, http: httpx.Client
-) -> None:
+def test_5xx_is_unavailable_and_a_retry_then_succeeds(beluga: RunningServer, http: httpx.Client) -> None:
     http.post(f"{beluga.url}/_sandbox/fail-next", json={"status": 503})
     client = BelugaClient(beluga.url, API_KEY, http)
     with pytest.raises(BelugaUnavailable) as err:
@@ -174,8 +176,7 @@ def test_rx_written_webhook_is_signed_and_parses(
     assert hook.event == "RX_WRITTEN"
     assert hook.master_id == "mv_rx"
     assert hook.event_id == sent["payload"]["eventId"]
-    assert [(m.med_id, m.name) for m in hook.meds_prescribed] == [
-        ("med_sema_2_5", "Semaglutide 2.5mg/mL")]
+    assert [(m.med_id, m.name) for m in hook.meds_prescribed] == [("med_sema_2_5", "Semaglutide 2.5mg/mL")]
     assert hook.occurred_at.tzinfo is not None
 
 
@@ -183,8 +184,9 @@ def test_rx_written_for_chosen_meds_and_redelivery(
     beluga: RunningServer, receiver: Receiver, http: httpx.Client
 ) -> None:
     BelugaClient(beluga.url, API_KEY, http).submit_visit(visit("mv_other"))
-    sent = http.post(f"{beluga.url}/_sandbox/visits/mv_other/rx-written",
-                     json={"medIds": ["med_tirz_5"]}).json()
+    sent = http.post(
+        f"{beluga.url}/_sandbox/visits/mv_other/rx-written", json={"medIds": ["med_tirz_5"]}
+    ).json()
     assert sent["payload"]["medsPrescribed"] == [{"medId": "med_tirz_5", "name": "med_tirz_5"}]
 
     again = http.post(f"{beluga.url}/_sandbox/events/{sent['payload']['eventId']}/redeliver")
@@ -193,10 +195,12 @@ def test_rx_written_for_chosen_meds_and_redelivery(
     assert receiver.received[-1] == receiver.received[-2]
 
 
-@pytest.mark.parametrize(("event", "outcome"),
-                         [("CONSULT_CONCLUDED", "concluded"), ("CONSULT_CANCELED", "canceled")])
-def test_consult_events(beluga: RunningServer, receiver: Receiver, http: httpx.Client,
-                        event: str, outcome: str) -> None:
+@pytest.mark.parametrize(
+    ("event", "outcome"), [("CONSULT_CONCLUDED", "concluded"), ("CONSULT_CANCELED", "canceled")]
+)
+def test_consult_events(
+    beluga: RunningServer, receiver: Receiver, http: httpx.Client, event: str, outcome: str
+) -> None:
     BelugaClient(beluga.url, API_KEY, http).submit_visit(visit("mv_c"))
     sent = http.post(f"{beluga.url}/_sandbox/visits/mv_c/events/{event}").json()
     assert sent["status"] == 204
@@ -218,8 +222,11 @@ def test_wrong_secret_is_refused_by_the_receiver(receiver: Receiver, http: httpx
 
 
 GOOD = {
-    "event": "RX_WRITTEN", "eventId": "evt_1", "masterId": "mv_1",
-    "occurredAt": "2025-03-01T12:00:00Z", "medsPrescribed": [{"medId": "med_a", "name": "A"}],
+    "event": "RX_WRITTEN",
+    "eventId": "evt_1",
+    "masterId": "mv_1",
+    "occurredAt": "2025-03-01T12:00:00Z",
+    "medsPrescribed": [{"medId": "med_a", "name": "A"}],
     "visitOutcome": None,
 }
 

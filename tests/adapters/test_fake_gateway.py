@@ -71,9 +71,7 @@ def test_existing_customer_is_kept_and_refs_are_unique() -> None:
 
 def test_charge_customer_fail_saves_but_declines() -> None:
     gateway = FakeGateway()
-    saved = gateway.save_card(
-        customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-1"
-    )
+    saved = gateway.save_card(customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-1")
 
     outcome = gateway.charge(_request(saved.payment_method_ref, saved.customer_ref))
 
@@ -165,9 +163,7 @@ def test_is_deterministic() -> None:
 
 def test_ref_from_another_process_still_charges() -> None:
     # The demo may restart: the ledger keeps the ref, a fresh fake must still honour it.
-    saved = FakeGateway().save_card(
-        customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-1"
-    )
+    saved = FakeGateway().save_card(customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-1")
     fresh = FakeGateway()
     outcome = fresh.charge(_request(saved.payment_method_ref, saved.customer_ref))
     assert outcome.decline_code == "card_declined"
@@ -204,17 +200,13 @@ def test_refund_full_partial_and_over() -> None:
 
 def test_refund_of_declined_or_unknown_charge_fails() -> None:
     gateway = FakeGateway()
-    saved = gateway.save_card(
-        customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-1"
-    )
+    saved = gateway.save_card(customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-1")
     declined = gateway.charge(_request(saved.payment_method_ref, saved.customer_ref))
     assert declined.reference is not None
     assert not gateway.refund(
         idempotency_key="r1", charge_reference=declined.reference, amount_cents=1
     ).succeeded
-    assert not gateway.refund(
-        idempotency_key="r2", charge_reference="fpi_404", amount_cents=1
-    ).succeeded
+    assert not gateway.refund(idempotency_key="r2", charge_reference="fpi_404", amount_cents=1).succeeded
 
 
 def test_unavailable_before_charging_charges_nothing() -> None:

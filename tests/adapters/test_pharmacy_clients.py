@@ -58,8 +58,7 @@ class Receiver:
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
     recv = Receiver()
-    app = Starlette(routes=[Route("/webhooks/pharmacies/{partner}", recv.endpoint,
-                                  methods=["POST"])])
+    app = Starlette(routes=[Route("/webhooks/pharmacies/{partner}", recv.endpoint, methods=["POST"])])
     with serve_in_thread(app) as srv:
         recv.url = srv.url
         yield recv
@@ -79,10 +78,13 @@ def http() -> Iterator[httpx.Client]:
 
 def order(partner: str, order_id: str = "ord_1", lines: int = 1) -> PharmacyOrder:
     return PharmacyOrder(
-        order_id=order_id, partner=partner,
-        lines=tuple(PharmacyLine(f"SEMA-{i}", 2, "Inject 0.25 mg subcutaneously once weekly")
-                    for i in range(lines)),
-        patient_ref="pat_42", patient_state="FL",
+        order_id=order_id,
+        partner=partner,
+        lines=tuple(
+            PharmacyLine(f"SEMA-{i}", 2, "Inject 0.25 mg subcutaneously once weekly") for i in range(lines)
+        ),
+        patient_ref="pat_42",
+        patient_state="FL",
     )
 
 
@@ -100,28 +102,29 @@ def test_factory_picks_the_partner_client(http: httpx.Client) -> None:
 
 def test_lifefile_wire_format(pharmacy: RunningServer, http: httpx.Client) -> None:
     sub = pharmacy_client("belmar", pharmacy.url, API_KEY, http).submit_order(order("belmar"))
-    assert (sub.partner, sub.order_id, sub.status, sub.created) == (
-        "belmar", "ord_1", "received", True)
+    assert (sub.partner, sub.order_id, sub.status, sub.created) == ("belmar", "ord_1", "received", True)
     [stored] = orders(pharmacy, http)
     assert stored["orderId"] == sub.external_id
     assert stored["request"] == {
-        "referenceId": "ord_1", "practice": {"id": "refill-ledger"},
+        "referenceId": "ord_1",
+        "practice": {"id": "refill-ledger"},
         "patient": {"ref": "pat_42", "state": "FL"},
-        "rxs": [{"productCode": "SEMA-0", "quantity": 2,
-                 "sig": "Inject 0.25 mg subcutaneously once weekly"}],
+        "rxs": [{"productCode": "SEMA-0", "quantity": 2, "sig": "Inject 0.25 mg subcutaneously once weekly"}],
         "shipping": {"method": "standard", "state": "FL"},
     }
 
 
 def test_dispensepro_wire_format(pharmacy: RunningServer, http: httpx.Client) -> None:
-    sub = pharmacy_client("dispensepro", pharmacy.url, API_KEY, http).submit_order(
-        order("dispensepro"))
+    sub = pharmacy_client("dispensepro", pharmacy.url, API_KEY, http).submit_order(order("dispensepro"))
     assert sub.external_id.startswith("dp_")
     [stored] = orders(pharmacy, http)
     assert stored["request"] == {
-        "external_order_id": "ord_1", "patient_ref": "pat_42", "ship_to_state": "FL",
-        "items": [{"ndc_or_code": "SEMA-0", "qty": 2,
-                   "directions": "Inject 0.25 mg subcutaneously once weekly"}],
+        "external_order_id": "ord_1",
+        "patient_ref": "pat_42",
+        "ship_to_state": "FL",
+        "items": [
+            {"ndc_or_code": "SEMA-0", "qty": 2, "directions": "Inject 0.25 mg subcutaneously once weekly"}
+        ],
     }
 
 
@@ -155,16 +158,17 @@ def test_invalid_order_is_rejected_naming_the_field(
 def test_injected_rejection_carries_the_partner_code(
     pharmacy: RunningServer, http: httpx.Client, partner: str
 ) -> None:
-    http.post(f"{pharmacy.url}/_sandbox/fail-next",
-              json={"status": 422, "code": "OUT_OF_STOCK", "message": "no vials"})
+    http.post(
+        f"{pharmacy.url}/_sandbox/fail-next",
+        json={"status": 422, "code": "OUT_OF_STOCK", "message": "no vials"},
+    )
     with pytest.raises(PharmacyRejected) as err:
         pharmacy_client(partner, pharmacy.url, API_KEY, http).submit_order(order(partner))
     assert (err.value.code, err.value.message) == ("OUT_OF_STOCK", "no vials")
 
 
 @pytest.mark.parametrize("partner", PARTNERS)
-def test_wrong_api_key_is_rejected(pharmacy: RunningServer, http: httpx.Client,
-                                   partner: str) -> None:
+def test_wrong_api_key_is_rejected(pharmacy: RunningServer, http: httpx.Client, partner: str) -> None:
     with pytest.raises(PharmacyRejected) as err:
         pharmacy_client(partner, pharmacy.url, "wrong", http).submit_order(order(partner))
     assert err.value.code.lower() == "unauthorized"
@@ -192,9 +196,7 @@ def test_unreachable_is_unavailable(http: httpx.Client, partner: str) -> None:
     assert isinstance(err.value.__cause__, httpx.HTTPError)
 
 
-def test_same_order_id_at_two_partners_is_two_orders(
-    pharmacy: RunningServer, http: httpx.Client
-) -> None:
+def test_same_order_id_at_two_partners_is_two_orders(pharmacy: RunningServer, http: httpx.Client) -> None:
     for partner in PARTNERS:
         pharmacy_client(partner, pharmacy.url, API_KEY, http).submit_order(order(partner))
     assert len(orders(pharmacy, http)) == 2
@@ -208,13 +210,14 @@ def test_same_order_id_at_two_partners_is_two_orders(
 def test_status_webhooks_are_signed_routed_and_parse(
     pharmacy: RunningServer, receiver: Receiver, http: httpx.Client, partner: str
 ) -> None:
-    sub = pharmacy_client(partner, pharmacy.url, API_KEY, http).submit_order(
-        order(partner, "ord_ship"))
+    sub = pharmacy_client(partner, pharmacy.url, API_KEY, http).submit_order(order(partner, "ord_ship"))
     before = len(receiver.received)
 
     accepted = http.post(f"{pharmacy.url}/_sandbox/orders/ord_ship/status/accepted").json()
-    shipped = http.post(f"{pharmacy.url}/_sandbox/orders/ord_ship/status/shipped",
-                        json={"carrier": "FedEx", "tracking": "7777"}).json()
+    shipped = http.post(
+        f"{pharmacy.url}/_sandbox/orders/ord_ship/status/shipped",
+        json={"carrier": "FedEx", "tracking": "7777"},
+    ).json()
 
     assert (accepted["status"], shipped["status"]) == (202, 202)
     got = receiver.received[before:]
@@ -228,11 +231,13 @@ def test_status_webhooks_are_signed_routed_and_parse(
     assert [o["status"] for o in orders(pharmacy, http)] == ["shipped"]
 
 
-def test_rejected_webhook_carries_a_reason(pharmacy: RunningServer, receiver: Receiver,
-                                           http: httpx.Client) -> None:
+def test_rejected_webhook_carries_a_reason(
+    pharmacy: RunningServer, receiver: Receiver, http: httpx.Client
+) -> None:
     pharmacy_client("belmar", pharmacy.url, API_KEY, http).submit_order(order("belmar", "ord_r"))
-    sent = http.post(f"{pharmacy.url}/_sandbox/orders/ord_r/status/rejected",
-                     json={"reason": "prescriber license lapsed"}).json()
+    sent = http.post(
+        f"{pharmacy.url}/_sandbox/orders/ord_r/status/rejected", json={"reason": "prescriber license lapsed"}
+    ).json()
     assert sent["status"] == 202
     assert parse_pharmacy_webhook(receiver.received[-1][1]).reason == "prescriber license lapsed"
 
@@ -250,16 +255,20 @@ def test_wrong_secret_is_refused_by_the_receiver(receiver: Receiver, http: httpx
 
 
 GOOD = {
-    "eventId": "evt_1", "referenceId": "ord_1", "orderId": "LF1", "status": "shipped",
-    "occurredAt": "2025-03-01T12:00:00+00:00", "reason": None, "carrier": "UPS",
+    "eventId": "evt_1",
+    "referenceId": "ord_1",
+    "orderId": "LF1",
+    "status": "shipped",
+    "occurredAt": "2025-03-01T12:00:00+00:00",
+    "reason": None,
+    "carrier": "UPS",
     "tracking": "1Z",
 }
 
 
 def test_parser_reads_a_good_body() -> None:
     hook = parse_pharmacy_webhook(json.dumps(GOOD).encode())
-    assert (hook.reference_id, hook.order_id, hook.carrier, hook.reason) == (
-        "ord_1", "LF1", "UPS", None)
+    assert (hook.reference_id, hook.order_id, hook.carrier, hook.reason) == ("ord_1", "LF1", "UPS", None)
 
 
 @pytest.mark.parametrize(

@@ -49,9 +49,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationW
 
 def _api(base_url: str, path: str) -> dict[str, Any]:
     """Read localstripe's own record, independently of the adapter under test."""
-    response = httpx.get(
-        f"{base_url}{path}", headers={"Authorization": f"Bearer {TEST_API_KEY}"}, timeout=5
-    )
+    response = httpx.get(f"{base_url}{path}", headers={"Authorization": f"Bearer {TEST_API_KEY}"}, timeout=5)
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
@@ -74,9 +72,7 @@ def test_satisfies_the_port(stripe_gateway: StripeGateway) -> None:
     assert gateway.name == "stripe"
 
 
-def test_save_card_creates_customer_and_attaches(
-    stripe_gateway: StripeGateway, localstripe_url: str
-) -> None:
+def test_save_card_creates_customer_and_attaches(stripe_gateway: StripeGateway, localstripe_url: str) -> None:
     card = stripe_gateway.save_card(customer_ref=None, token="pm_card_visa", reference="pat-42")
 
     assert card.customer_ref.startswith("cus_")
@@ -99,9 +95,7 @@ def test_save_card_for_existing_customer(stripe_gateway: StripeGateway) -> None:
 
 
 @pytest.mark.parametrize("token", ["pm_nonexistent", "pm_card_visa_chargeDeclined"])
-def test_refused_tokens_raise_invalid_payment_token(
-    stripe_gateway: StripeGateway, token: str
-) -> None:
+def test_refused_tokens_raise_invalid_payment_token(stripe_gateway: StripeGateway, token: str) -> None:
     with pytest.raises(InvalidPaymentToken):
         stripe_gateway.save_card(customer_ref=None, token=token, reference="pat-1")
 
@@ -121,9 +115,7 @@ def test_successful_charge(stripe_gateway: StripeGateway, localstripe_url: str) 
 
 
 def test_charge_customer_fail_declines_with_gateway_message(stripe_gateway: StripeGateway) -> None:
-    card = stripe_gateway.save_card(
-        customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-1"
-    )
+    card = stripe_gateway.save_card(customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-1")
     assert card.last4 == "0341"  # saving such a card succeeds; only charging fails
 
     outcome = stripe_gateway.charge(_charge(card, "fail-1"))
@@ -160,9 +152,7 @@ def test_refund(stripe_gateway: StripeGateway, localstripe_url: str) -> None:
 
 
 def test_refund_of_a_declined_charge_fails(stripe_gateway: StripeGateway) -> None:
-    card = stripe_gateway.save_card(
-        customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-1"
-    )
+    card = stripe_gateway.save_card(customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-1")
     declined = stripe_gateway.charge(_charge(card, "fail-2"))
     assert declined.reference is not None
     refund = stripe_gateway.refund(
@@ -235,9 +225,7 @@ class _CannedServer:
         (401, "invalid_request_error", GatewayError),
     ],
 )
-def test_server_errors_are_translated(
-    status: int, error_type: str, expected: type[GatewayError]
-) -> None:
+def test_server_errors_are_translated(status: int, error_type: str, expected: type[GatewayError]) -> None:
     server = _CannedServer(status, {"error": {"type": error_type, "message": "canned"}})
     # No retries: the point is the translation, not the SDK's back-off.
     gateway = StripeGateway(TEST_API_KEY, api_base=server.url, max_network_retries=0)
@@ -358,9 +346,7 @@ def test_localstripe_webhooks_verify_and_carry_the_charge(
             timeout=5,
         ).raise_for_status()
         good = stripe_gateway.save_card(customer_ref=None, token="pm_card_visa", reference="p-1")
-        bad = stripe_gateway.save_card(
-            customer_ref=None, token="pm_card_chargeCustomerFail", reference="p-2"
-        )
+        bad = stripe_gateway.save_card(customer_ref=None, token="pm_card_chargeCustomerFail", reference="p-2")
         paid = stripe_gateway.charge(_charge(good, "hook-ok", amount=2_500))
         stripe_gateway.charge(_charge(bad, "hook-fail", amount=2_600))
 

@@ -22,8 +22,10 @@ GOOD_SIG = "Inject 0.25 mg subcutaneously once weekly"
 
 def npi(first9: str) -> str:
     """A Luhn-valid NPI (prefix 80840) from nine digits."""
-    total = 24 + sum((lambda d: d - 9 if d > 9 else d)(int(c) * (2 if i % 2 == 0 else 1))
-                     for i, c in enumerate(reversed(first9)))
+    total = 24 + sum(
+        (lambda d: d - 9 if d > 9 else d)(int(c) * (2 if i % 2 == 0 else 1))
+        for i, c in enumerate(reversed(first9))
+    )
     return first9 + str((10 - total % 10) % 10)
 
 
@@ -67,11 +69,23 @@ class Clinic:
     def pharmacy(self, pharmacy_id: str) -> Pharmacy:
         return next(p for p in (self.belmar, self.empower) if p.id == pharmacy_id)
 
-    def line(self, patient: int, product: str | None = None, quantity: int = 1, pharmacy: str | None = None,
-             sig: str = GOOD_SIG, prescriber: str | None = None) -> dict[str, Any]:
-        return {"patient_id": self.patients[patient]["id"], "product_id": product or self.sema,
-                "quantity": quantity, "pharmacy_id": pharmacy or self.belmar.id, "sig": sig,
-                "prescriber_id": prescriber or self.dr_wide}
+    def line(
+        self,
+        patient: int,
+        product: str | None = None,
+        quantity: int = 1,
+        pharmacy: str | None = None,
+        sig: str = GOOD_SIG,
+        prescriber: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "patient_id": self.patients[patient]["id"],
+            "product_id": product or self.sema,
+            "quantity": quantity,
+            "pharmacy_id": pharmacy or self.belmar.id,
+            "sig": sig,
+            "prescriber_id": prescriber or self.dr_wide,
+        }
 
 
 def admin(ledger: Ledger, path: str, body: dict[str, Any], method: str = "POST") -> str:
@@ -81,8 +95,11 @@ def admin(ledger: Ledger, path: str, body: dict[str, Any], method: str = "POST")
 
 
 def pharmacy(ledger: Ledger, name: str, partner: str, states: tuple[str, ...], shipping: int) -> Pharmacy:
-    pid = admin(ledger, "/pharmacies", {"name": name, "partner": partner, "licensed_states": list(states),
-                                        "shipping_cents": shipping})
+    pid = admin(
+        ledger,
+        "/pharmacies",
+        {"name": name, "partner": partner, "licensed_states": list(states), "shipping_cents": shipping},
+    )
     return Pharmacy(pid, name, partner, states, shipping)
 
 
@@ -95,29 +112,52 @@ def offer(ledger: Ledger, ph: Pharmacy, product_id: str, **fields: Any) -> None:
 def set_up(ledger: Ledger, n_patients: int, name: str = "Lone Star Wellness") -> Clinic:
     """A clinic, its user, two prescribers, two partner pharmacies and a roster of patients."""
     sema = ledger.product(sku=f"SEMA-{name[:4]}", name="Semaglutide", price_cents=0)["id"]
-    tirz = ledger.product(sku=f"TIRZ-{name[:4]}", name="Tirzepatide", price_cents=0,
-                          medical_review=None)["id"]
+    tirz = ledger.product(sku=f"TIRZ-{name[:4]}", name="Tirzepatide", price_cents=0, medical_review=None)[
+        "id"
+    ]
     belmar = pharmacy(ledger, "Belmar", "belmar", STATES, 1499)  # odd: the share rounds
     empower = pharmacy(ledger, "Empower", "dispensepro", ("TX", "CA"), 901)
     # Empower is cheaper landed but slower: the two rankings disagree.
     offer(ledger, belmar, sema, vial_price_cents=4500, fee_cents=350, turnaround_days=3, on_hand=500)
     offer(ledger, belmar, tirz, vial_price_cents=9000, fee_cents=500, turnaround_days=3, on_hand=0)
-    offer(ledger, empower, sema, vial_price_cents=4900, fee_cents=0, turnaround_days=6, on_hand=100,
-          product_code="DP-SEMA-25")
+    offer(
+        ledger,
+        empower,
+        sema,
+        vial_price_cents=4900,
+        fee_cents=0,
+        turnaround_days=6,
+        on_hand=100,
+        product_code="DP-SEMA-25",
+    )
     offer(ledger, empower, tirz, vial_price_cents=9900, fee_cents=125, turnaround_days=6, on_hand=100)
     clinic_id = admin(ledger, "/clinics", {"name": name})
     user = admin(ledger, f"/clinics/{clinic_id}/users", {"name": "Pat Nurse", "email": "nurse@example.test"})
-    dr_wide = admin(ledger, f"/clinics/{clinic_id}/prescribers",
-                    {"name": "Dr Wide", "npi": npi("123456789"), "licensed_states": list(STATES)})
-    dr_texas = admin(ledger, f"/clinics/{clinic_id}/prescribers",
-                     {"name": "Dr Texas", "npi": npi("987654321"), "licensed_states": ["TX"]})
+    dr_wide = admin(
+        ledger,
+        f"/clinics/{clinic_id}/prescribers",
+        {"name": "Dr Wide", "npi": npi("123456789"), "licensed_states": list(STATES)},
+    )
+    dr_texas = admin(
+        ledger,
+        f"/clinics/{clinic_id}/prescribers",
+        {"name": "Dr Texas", "npi": npi("987654321"), "licensed_states": ["TX"]},
+    )
     patients = []
     for i in range(n_patients):
         patient = ledger.patient(state=STATES[i % 4], cards=())
         admin(ledger, f"/clinics/{clinic_id}/patients", {"patient_id": patient["id"]})
         patients.append(patient)
-    card = ok(ledger.call("POST", "/clinic/payment-methods", "clinic", user,
-                          json={"gateway": "fake", "token": "pm_card_visa"}), 201)["id"]
+    card = ok(
+        ledger.call(
+            "POST",
+            "/clinic/payment-methods",
+            "clinic",
+            user,
+            json={"gateway": "fake", "token": "pm_card_visa"},
+        ),
+        201,
+    )["id"]
     return Clinic(ledger, clinic_id, user, card, sema, tirz, belmar, empower, dr_wide, dr_texas, patients)
 
 
@@ -128,13 +168,22 @@ def open_cart(c: Clinic) -> str:
 def add(c: Clinic, cart_id: str, line: dict[str, Any]) -> str:
     """Add a line; its id is the one line of this patient and product in the returned cart."""
     cart = ok(c.call("POST", f"/clinic/carts/{cart_id}/lines", json=line), 201)
-    return next(ln["line_id"] for ln in cart["lines"]  # type: ignore[no-any-return]
-                if (ln["patient_id"], ln["product_id"]) == (line["patient_id"], line["product_id"]))
+    return str(
+        next(
+            ln["line_id"]
+            for ln in cart["lines"]
+            if (ln["patient_id"], ln["product_id"]) == (line["patient_id"], line["product_id"])
+        )
+    )
 
 
 def checkout(c: Clinic, cart_id: str, key: str, card: str | None = None) -> Any:
-    return c.call("POST", f"/clinic/carts/{cart_id}/checkout", json={"payment_method_id": card or c.card},
-                  headers={"Idempotency-Key": key})
+    return c.call(
+        "POST",
+        f"/clinic/carts/{cart_id}/checkout",
+        json={"payment_method_id": card or c.card},
+        headers={"Idempotency-Key": key},
+    )
 
 
 def test_sixty_patient_cart_three_planted_problems_then_one_payment_sixty_orders(ledger: Ledger) -> None:
@@ -158,8 +207,13 @@ def test_sixty_patient_cart_three_planted_problems_then_one_payment_sixty_orders
     # one validation call reports exactly the three problems, each on its own line
     validation = ok(c.call("POST", f"/clinic/carts/{cart_id}/validate"))
     found = sorted((p["line_id"], p["code"]) for p in validation["problems"])
-    assert found == sorted([(bad_sig, "SIG_INCOMPLETE"), (unlicensed, "PRESCRIBER_NOT_LICENSED_IN_STATE"),
-                            (no_stock, "OUT_OF_STOCK")])
+    assert found == sorted(
+        [
+            (bad_sig, "SIG_INCOMPLETE"),
+            (unlicensed, "PRESCRIBER_NOT_LICENSED_IN_STATE"),
+            (no_stock, "OUT_OF_STOCK"),
+        ]
+    )
     assert validation["ok"] is False
     assert validation["line_count"] == 60
     assert ok(c.call("GET", f"/clinic/carts/{cart_id}"))["last_validation"] == validation
@@ -178,8 +232,11 @@ def test_sixty_patient_cart_three_planted_problems_then_one_payment_sixty_orders
     ok(c.call("DELETE", f"/clinic/carts/{cart_id}/lines/{no_stock}"))
     add(c, cart_id, c.line(41, product=c.tirz, quantity=1, pharmacy=c.empower.id))
     assert ok(c.call("POST", f"/clinic/carts/{cart_id}/validate")) == {
-        "ok": True, "problems": [], "line_count": 60, "total_cents": validation["total_cents"] - (
-            c.belmar.landed(c.tirz, 1) - c.empower.landed(c.tirz, 1))}
+        "ok": True,
+        "problems": [],
+        "line_count": 60,
+        "total_cents": validation["total_cents"] - (c.belmar.landed(c.tirz, 1) - c.empower.landed(c.tirz, 1)),
+    }
 
     # every line's landed per-vial cost is the pharmacy's price + fees + shipping share
     cart = ok(c.call("GET", f"/clinic/carts/{cart_id}"))
@@ -190,8 +247,10 @@ def test_sixty_patient_cart_three_planted_problems_then_one_payment_sixty_orders
         assert ln["fee_cents"] == offering["fee_cents"]
         assert ln["landed_unit_cents"] == ph.landed(ln["product_id"], ln["quantity"])
         assert ln["line_total_cents"] == ln["landed_unit_cents"] * ln["quantity"]
-    expected_total = sum(c.pharmacy(ln["pharmacy_id"]).landed(ln["product_id"], ln["quantity"])
-                         * ln["quantity"] for ln in cart["lines"])
+    expected_total = sum(
+        c.pharmacy(ln["pharmacy_id"]).landed(ln["product_id"], ln["quantity"]) * ln["quantity"]
+        for ln in cart["lines"]
+    )
     assert cart["total_cents"] == expected_total
 
     # one checkout: one payment for the cart total, one order per line, each routed to its pharmacy
@@ -210,9 +269,13 @@ def test_sixty_patient_cart_three_planted_problems_then_one_payment_sixty_orders
     for order in orders:
         line = by_patient[order["patient_id"]]
         assert (order["source"], order["source_context"]) == ("CLINIC_CART", "CLINIC_ORDER")
-        assert (order["product_id"], order["quantity"], order["pharmacy_id"], order["sig"],
-                order["prescriber_id"]) == (line["product_id"], line["quantity"], line["pharmacy_id"],
-                                            line["sig"], line["prescriber_id"])
+        assert (
+            order["product_id"],
+            order["quantity"],
+            order["pharmacy_id"],
+            order["sig"],
+            order["prescriber_id"],
+        ) == (line["product_id"], line["quantity"], line["pharmacy_id"], line["sig"], line["prescriber_id"])
         assert order["unit_price_cents"] == line["landed_unit_cents"]
         assert order["status"] == "AWAITING_FULFILLMENT"  # paid, prescribed in-house, not yet accepted
     done = ok(c.call("GET", f"/clinic/carts/{cart_id}"))
@@ -246,8 +309,10 @@ def test_roles_and_ownership(ledger: Ledger) -> None:
 
     assert ledger.call("POST", "/clinic/carts", "staff").status_code == 403
     assert ledger.call("GET", f"/clinic/carts/{cart_id}", "staff").status_code == 403
-    assert ledger.call("POST", f"/clinic/carts/{cart_id}/validate", "patient",
-                       c.patients[0]["id"]).status_code == 403
+    assert (
+        ledger.call("POST", f"/clinic/carts/{cart_id}/validate", "patient", c.patients[0]["id"]).status_code
+        == 403
+    )
     mine = ledger.call("POST", "/clinic/admin/clinics", "clinic", c.user, json={"name": "Mine"})
     assert mine.status_code == 403
     assert ledger.client.get(f"/clinic/carts/{cart_id}").status_code == 401
@@ -264,17 +329,30 @@ def test_roles_and_ownership(ledger: Ledger) -> None:
 
 def test_quickfill_and_reorder_fill_the_cart(ledger: Ledger) -> None:
     c = set_up(ledger, 4)
-    quick = ok(c.call("POST", "/clinic/quickfills", json={
-        "name": "Sema start", "product_id": c.sema, "quantity": 2, "pharmacy_id": c.belmar.id,
-        "sig": GOOD_SIG, "prescriber_id": c.dr_wide}), 201)
+    quick = ok(
+        c.call(
+            "POST",
+            "/clinic/quickfills",
+            json={
+                "name": "Sema start",
+                "product_id": c.sema,
+                "quantity": 2,
+                "pharmacy_id": c.belmar.id,
+                "sig": GOOD_SIG,
+                "prescriber_id": c.dr_wide,
+            },
+        ),
+        201,
+    )
     cart_id = open_cart(c)
     ids = [p["id"] for p in c.patients[:3]]
     cart = ok(c.call("POST", f"/clinic/carts/{cart_id}/quickfills/{quick['id']}", json={"patient_ids": ids}))
     assert sorted(ln["patient_id"] for ln in cart["lines"]) == sorted(ids)
     assert {(ln["quantity"], ln["origin"]) for ln in cart["lines"]} == {(2, f"quickfill:{quick['id']}")}
     # the same template again for one patient merges into that patient's line
-    cart = ok(c.call("POST", f"/clinic/carts/{cart_id}/quickfills/{quick['id']}",
-                     json={"patient_ids": ids[:1]}))
+    cart = ok(
+        c.call("POST", f"/clinic/carts/{cart_id}/quickfills/{quick['id']}", json={"patient_ids": ids[:1]})
+    )
     assert sorted(ln["quantity"] for ln in cart["lines"]) == [2, 2, 4]
 
     placed = ok(checkout(c, cart_id, "q-1"), 201)
@@ -282,8 +360,14 @@ def test_quickfill_and_reorder_fill_the_cart(ledger: Ledger) -> None:
     next_cart = open_cart(c)
     cart = ok(c.call("POST", f"/clinic/carts/{next_cart}/reorder/{past['id']}"))
     (line,) = cart["lines"]
-    assert (line["patient_id"], line["product_id"], line["quantity"], line["pharmacy_id"], line["sig"],
-            line["prescriber_id"]) == (ids[1], c.sema, 2, c.belmar.id, GOOD_SIG, c.dr_wide)
+    assert (
+        line["patient_id"],
+        line["product_id"],
+        line["quantity"],
+        line["pharmacy_id"],
+        line["sig"],
+        line["prescriber_id"],
+    ) == (ids[1], c.sema, 2, c.belmar.id, GOOD_SIG, c.dr_wide)
     assert line["origin"] == f"reorder:{past['id']}"
 
 
@@ -316,8 +400,12 @@ def test_pharmacy_options_by_cost_and_by_turnaround(ledger: Ledger) -> None:
 
 def test_declined_card_keeps_the_orders_and_the_next_checkout_pays_that_invoice(ledger: Ledger) -> None:
     c = set_up(ledger, 2)
-    failing = ok(c.call("POST", "/clinic/payment-methods",
-                        json={"gateway": "fake", "token": "pm_card_chargeCustomerFail"}), 201)["id"]
+    failing = ok(
+        c.call(
+            "POST", "/clinic/payment-methods", json={"gateway": "fake", "token": "pm_card_chargeCustomerFail"}
+        ),
+        201,
+    )["id"]
     cart_id = open_cart(c)
     add(c, cart_id, c.line(0))
     add(c, cart_id, c.line(1, quantity=2))

@@ -9,9 +9,17 @@ from tests.support.app import Ledger
 def test_cycle_orders_are_labelled_charged_and_billed_once(ledger: Ledger) -> None:
     product = ledger.product(price_cents=19900)
     patient = ledger.patient()
-    r = ledger.call("POST", "/subscriptions", "service", json={
-        "patient_id": patient["id"], "product_id": product["id"], "payment_method_id": patient["cards"][0],
-        "interval_days": 30})
+    r = ledger.call(
+        "POST",
+        "/subscriptions",
+        "service",
+        json={
+            "patient_id": patient["id"],
+            "product_id": product["id"],
+            "payment_method_id": patient["cards"][0],
+            "interval_days": 30,
+        },
+    )
     assert r.status_code == 201, r.text
     subscription = r.json()
 
@@ -25,13 +33,15 @@ def test_cycle_orders_are_labelled_charged_and_billed_once(ledger: Ledger) -> No
     assert first.json()["invoice"]["amount_cents"] == 19900
 
     # The processor retries cycle 1: the same order comes back and nothing is charged again.
-    again = ledger.call("POST", f"/subscriptions/{subscription['id']}/cycles", "service",
-                        json={"cycle_number": 1})
+    again = ledger.call(
+        "POST", f"/subscriptions/{subscription['id']}/cycles", "service", json={"cycle_number": 1}
+    )
     assert again.status_code == 200 and again.json()["order"]["id"] == order["id"]
     assert ledger.gateway.charges_succeeded() == 1
     # Skipping ahead is refused, naming the field.
-    skip = ledger.call("POST", f"/subscriptions/{subscription['id']}/cycles", "service",
-                       json={"cycle_number": 5})
+    skip = ledger.call(
+        "POST", f"/subscriptions/{subscription['id']}/cycles", "service", json={"cycle_number": 5}
+    )
     assert skip.status_code == 422 and skip.json()["errors"][0]["field"] == "cycle_number"
 
     cs = ledger.call("GET", f"/cs/orders/{order['id']}", "cs").json()

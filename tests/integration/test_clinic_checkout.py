@@ -38,50 +38,111 @@ class RefillDay:
 
 
 def npi(first9: str) -> str:
-    total = 24 + sum((lambda d: d - 9 if d > 9 else d)(int(c) * (2 if i % 2 == 0 else 1))
-                     for i, c in enumerate(reversed(first9)))
+    total = 24 + sum(
+        (lambda d: d - 9 if d > 9 else d)(int(c) * (2 if i % 2 == 0 else 1))
+        for i, c in enumerate(reversed(first9))
+    )
     return first9 + str((10 - total % 10) % 10)
 
 
 @pytest.fixture
 def day(tmp_path: Path) -> RefillDay:
-    store = LedgerStore(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                             "SQLITE_DBNAME": str(tmp_path / "x.sqlite")})
+    store = LedgerStore(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "x.sqlite")}
+    )
     gateway = FakeGateway()
     deps = Deps(store, gateways={"fake": gateway})
     staff = Context(Actor(kind="staff", id="s1"), "org-1", "corr-1", "cause-1")
     catalog.configure_organization(deps, staff, "Demo Clinic Group", "fake")
-    sema = catalog.add_product(deps, staff, sku="SEMA-2.5", name="Semaglutide", price_cents=0, currency="usd",
-                               active=True, kind="medication", requires_intake=True,
-                               medical_review=MedicalReviewMapping(visit_type="glp1", med_id="med-sema"),
-                               pharmacy=None).id
-    tirz = catalog.add_product(deps, staff, sku="TIRZ-10", name="Tirzepatide", price_cents=0, currency="usd",
-                               active=True, kind="medication", requires_intake=False, medical_review=None,
-                               pharmacy=None).id
+    sema = catalog.add_product(
+        deps,
+        staff,
+        sku="SEMA-2.5",
+        name="Semaglutide",
+        price_cents=0,
+        currency="usd",
+        active=True,
+        kind="medication",
+        requires_intake=True,
+        medical_review=MedicalReviewMapping(visit_type="glp1", med_id="med-sema"),
+        pharmacy=None,
+    ).id
+    tirz = catalog.add_product(
+        deps,
+        staff,
+        sku="TIRZ-10",
+        name="Tirzepatide",
+        price_cents=0,
+        currency="usd",
+        active=True,
+        kind="medication",
+        requires_intake=False,
+        medical_review=None,
+        pharmacy=None,
+    ).id
     belmar = clinic.register_pharmacy(deps, staff, "Belmar", "belmar", list(STATES), shipping_cents=1500).id
-    empower = clinic.register_pharmacy(deps, staff, "Empower", "dispensepro", ["TX", "CA"],
-                                       shipping_cents=900).id
-    clinic.set_offering(deps, staff, belmar, sema, strength="2.5 mg/mL", vial_price_cents=4500, fee_cents=350,
-                        turnaround_days=5, on_hand=500)
-    clinic.set_offering(deps, staff, belmar, tirz, strength="10 mg/mL", vial_price_cents=9000, fee_cents=500,
-                        turnaround_days=5, on_hand=0)
-    clinic.set_offering(deps, staff, empower, sema, strength="2.5 mg/mL", vial_price_cents=4900, fee_cents=0,
-                        turnaround_days=2, on_hand=100)
-    clinic.set_offering(deps, staff, empower, tirz, strength="10 mg/mL", vial_price_cents=9900, fee_cents=0,
-                        turnaround_days=2, on_hand=100)
+    empower = clinic.register_pharmacy(
+        deps, staff, "Empower", "dispensepro", ["TX", "CA"], shipping_cents=900
+    ).id
+    clinic.set_offering(
+        deps,
+        staff,
+        belmar,
+        sema,
+        strength="2.5 mg/mL",
+        vial_price_cents=4500,
+        fee_cents=350,
+        turnaround_days=5,
+        on_hand=500,
+    )
+    clinic.set_offering(
+        deps,
+        staff,
+        belmar,
+        tirz,
+        strength="10 mg/mL",
+        vial_price_cents=9000,
+        fee_cents=500,
+        turnaround_days=5,
+        on_hand=0,
+    )
+    clinic.set_offering(
+        deps,
+        staff,
+        empower,
+        sema,
+        strength="2.5 mg/mL",
+        vial_price_cents=4900,
+        fee_cents=0,
+        turnaround_days=2,
+        on_hand=100,
+    )
+    clinic.set_offering(
+        deps,
+        staff,
+        empower,
+        tirz,
+        strength="10 mg/mL",
+        vial_price_cents=9900,
+        fee_cents=0,
+        turnaround_days=2,
+        on_hand=100,
+    )
     clinic_id = clinic.register_clinic(deps, staff, "Lone Star Wellness").id
     user = clinic.register_clinic_user(deps, staff, clinic_id, "Pat Nurse", "pat@example.test").id
     dr_wide = clinic.register_prescriber(deps, staff, clinic_id, "Dr Wide", npi("123456789"), list(STATES)).id
     dr_texas = clinic.register_prescriber(deps, staff, clinic_id, "Dr Texas", npi("987654321"), ["TX"]).id
     patients = []
     for i in range(60):
-        pid = catalog.register_patient(deps, staff, name=f"Patient {i}", email=f"p{i}@example.test",
-                                       state=STATES[i % 4]).id
+        pid = catalog.register_patient(
+            deps, staff, name=f"Patient {i}", email=f"p{i}@example.test", state=STATES[i % 4]
+        ).id
         clinic.enroll_patient(deps, staff, clinic_id, pid)
         patients.append(pid)
     _, card = clinic.save_clinic_payment_method(deps, staff, clinic_id, gateway="fake", token="pm_card_visa")
-    return RefillDay(deps, gateway, staff, user, clinic_id, card, sema, tirz, belmar, empower, dr_wide,
-                      dr_texas, patients)
+    return RefillDay(
+        deps, gateway, staff, user, clinic_id, card, sema, tirz, belmar, empower, dr_wide, dr_texas, patients
+    )
 
 
 def as_user(day: RefillDay) -> Context:
@@ -108,17 +169,26 @@ def test_sixty_patient_cart_reports_all_three_planted_problems_then_checks_out_o
     clinic.change_line(deps, ctx, day.user, cart_id, bad_sig, sig="Use as directed")
     clinic.change_line(deps, ctx, day.user, cart_id, unlicensed, prescriber_id=day.dr_texas)
     clinic.remove_line(deps, ctx, day.user, cart_id, no_stock)
-    no_stock = clinic.add_lines(deps, ctx, day.user, cart_id, [clinic.LineDraft(
-        day.patients[41], day.tirz, 1, day.belmar, GOOD_SIG, day.dr_wide)])[0]
+    no_stock = clinic.add_lines(
+        deps,
+        ctx,
+        day.user,
+        cart_id,
+        [clinic.LineDraft(day.patients[41], day.tirz, 1, day.belmar, GOOD_SIG, day.dr_wide)],
+    )[0]
 
     # when the whole cart is validated in one call
     outcome = clinic.validate(deps, ctx, day.user, cart_id)
 
     # then each problem is reported on its own line, and nothing else
     assert not outcome.ok
-    assert sorted((p.line_id, p.code) for p in outcome.problems) == sorted([
-        (bad_sig, "SIG_INCOMPLETE"), (unlicensed, "PRESCRIBER_NOT_LICENSED_IN_STATE"),
-        (no_stock, "OUT_OF_STOCK")])
+    assert sorted((p.line_id, p.code) for p in outcome.problems) == sorted(
+        [
+            (bad_sig, "SIG_INCOMPLETE"),
+            (unlicensed, "PRESCRIBER_NOT_LICENSED_IN_STATE"),
+            (no_stock, "OUT_OF_STOCK"),
+        ]
+    )
     assert clinic.get_cart(deps, ctx, day.user, cart_id).cart.last_validation == outcome
 
     # and checkout is refused with the same problems, charging nothing
@@ -176,8 +246,9 @@ def test_repeated_checkout_never_places_or_charges_twice(day: RefillDay) -> None
 
 def test_declined_card_keeps_orders_and_a_later_checkout_pays_the_same_invoice(day: RefillDay) -> None:
     ctx = as_user(day)
-    _, failing = clinic.save_clinic_payment_method(day.deps, day.staff, day.clinic_id, gateway="fake",
-                                                   token="pm_card_chargeCustomerFail")
+    _, failing = clinic.save_clinic_payment_method(
+        day.deps, day.staff, day.clinic_id, gateway="fake", token="pm_card_chargeCustomerFail"
+    )
     cart_id, _ = fill_cart(day, day.patients[:2])
     declined = clinic.checkout(day.deps, ctx, day.user, cart_id, failing, "k1")
     assert declined.attempt is not None
@@ -193,8 +264,17 @@ def test_declined_card_keeps_orders_and_a_later_checkout_pays_the_same_invoice(d
 
 def test_quickfill_reorder_and_pharmacy_choice(day: RefillDay) -> None:
     ctx, deps = as_user(day), day.deps
-    quick = clinic.save_quickfill(deps, ctx, day.user, name="Sema start", product_id=day.sema, quantity=1,
-                                  pharmacy_id=day.belmar, sig=GOOD_SIG, prescriber_id=day.dr_wide)
+    quick = clinic.save_quickfill(
+        deps,
+        ctx,
+        day.user,
+        name="Sema start",
+        product_id=day.sema,
+        quantity=1,
+        pharmacy_id=day.belmar,
+        sig=GOOD_SIG,
+        prescriber_id=day.dr_wide,
+    )
     cart_id = clinic.open_cart(deps, ctx, day.user).cart.id
     # a quickfill for three patients (one named twice) gives three lines; applying it again merges
     clinic.apply_quickfill(deps, ctx, day.user, cart_id, quick.id, [*day.patients[:3], day.patients[0]])

@@ -223,7 +223,7 @@ def test_reading_an_orders_timeline_over_http_is_recorded(sqlite_ledger: Ledger)
     store = sqlite_ledger.runtime.deps.store
     reads = list(store.iter_notifications(topics=["OrderHistoryRead"]))
     assert len(reads) == 1
-    (event,) = store.stream(reads[0].originator_id)
+    (event,) = store.stream(UUID(str(reads[0].originator_id)))
     assert isinstance(event.fact, OrderHistoryRead)
     assert (event.fact.order_id, event.fact.purpose) == (order["id"], "chargeback review")
     assert event.meta.actor.kind == "cs"

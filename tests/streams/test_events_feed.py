@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import uuid4
 
 from domain.events import Actor
@@ -9,19 +10,32 @@ from service import catalog
 from service.unit import Context
 from tests.support.app import ORG, Ledger
 
-FIELDS = {"position", "id", "type", "version", "aggregate_type", "aggregate_id", "organization_id",
-          "occurred_at", "actor", "correlation_id", "causation_id", "data"}
+FIELDS = {
+    "position",
+    "id",
+    "type",
+    "version",
+    "aggregate_type",
+    "aggregate_id",
+    "organization_id",
+    "occurred_at",
+    "actor",
+    "correlation_id",
+    "causation_id",
+    "data",
+}
 
 
 def test_feed_pages_in_order_and_shows_only_the_callers_organization(sqlite_ledger: Ledger) -> None:
     product = sqlite_ledger.product()
     patient = sqlite_ledger.patient()
     other = Context(Actor(kind="staff", id="x"), "org_other", str(uuid4()), "c")
-    foreign = catalog.register_patient(sqlite_ledger.runtime.deps, other, name="Q", email="q@example.com",
-                                       state="CA")
+    foreign = catalog.register_patient(
+        sqlite_ledger.runtime.deps, other, name="Q", email="q@example.com", state="CA"
+    )
     sqlite_ledger.paid_order(patient, [(product["id"], 1)])
 
-    seen: list[dict[str, object]] = []
+    seen: list[dict[str, Any]] = []
     after = 0
     while True:
         r = sqlite_ledger.call("GET", f"/events?after={after}&limit=3", "service")

@@ -38,7 +38,7 @@ def verify(ledger: Ledger) -> Report:
 
 def sql(url: str, statement: str, params: tuple[Any, ...] = ()) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(statement, params)  # type: ignore[arg-type]
+        conn.execute(statement, params)
 
 
 def edit(url: str, position: int) -> None:

@@ -150,9 +150,7 @@ def _resolve() -> str:
     if named:
         # A server the environment names is a promise; falling back would hide a broken setup.
         if not _has_jetstream(named):
-            raise NatsUnavailable(
-                f"configured NATS server {named} unreachable or without JetStream"
-            )
+            raise NatsUnavailable(f"configured NATS server {named} unreachable or without JetStream")
         return named
     if _has_jetstream(LOCAL_DEFAULT_URL, timeout_s=1.0):
         return LOCAL_DEFAULT_URL

@@ -302,9 +302,7 @@ def fresh_database(prefix: str = "ledger_test", *, server: str | None = None) ->
     finally:
         with psycopg.connect(base, autocommit=True, connect_timeout=10) as conn:
             # FORCE ends connections a test leaked (pools, listeners) instead of failing.
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def url_to_eventsourcing_env(url: str) -> dict[str, str]:

@@ -10,14 +10,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from adapters.eventstore import LedgerStore
 from domain.events import Recorded
 from ledger.bootstrap import build_views
 from projections.db import Cursor
 from projections.order_status import OrderStatusProjection
-from projections.runner import catch_up, ensure_schema
+from projections.runner import Projection, catch_up, ensure_schema
 from tests.support_views.world import settings_for
 
 PAGE = 5
@@ -79,7 +79,7 @@ def main(name: str, var_dir: str, database_url: str | None) -> None:
     views = build_views(settings)
     ensure_schema(views, projections(store))
     victim = next(p for p in projections(store) if p.name == name)
-    catch_up(store, views, Stalling(victim), page=PAGE)
+    catch_up(store, views, cast(Projection, Stalling(victim)), page=PAGE)
     print("FINISHED", flush=True)
 
 

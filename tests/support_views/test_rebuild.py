@@ -10,7 +10,7 @@ import pytest
 from api.auth import issue_token
 from projections.runner import catch_up, position_of
 from projections.worker import ProjectionWorker, lag_of
-from replay.rebuild import drift, rebuild
+from replay.rebuild import Progress, drift, rebuild
 from tests.support_views.world import ORG, SECRET, World, world
 
 
@@ -35,7 +35,11 @@ def test_rebuild_swaps_generations_and_keeps_rows(built: World) -> None:
         projection = built.runtime.projection(name)
         before = _rows(built, name)
         seen: list[str] = []
-        result = rebuild(store, views, projection, page=7, report=lambda p, seen=seen: seen.append(p.phase))
+
+        def note(progress: Progress, seen: list[str] = seen) -> None:
+            seen.append(progress.phase)
+
+        result = rebuild(store, views, projection, page=7, report=note)
         assert result.generation == 2
         assert result.table == f"{name}_g2"
         assert seen[0] == "filling"

@@ -25,8 +25,12 @@ NOW = datetime(2025, 1, 2, tzinfo=UTC)
 def ask(**scope: object) -> object:
     values: dict[str, object] = {"patient_id": None, "order_id": None, "period_from": None, "period_to": None}
     values.update(scope)
-    return request_export(requested_by="compliance:c1", purpose=str(values.pop("purpose", "audit")), now=NOW,
-                          **values)  # type: ignore[arg-type]
+    return request_export(
+        requested_by="compliance:c1",
+        purpose=str(values.pop("purpose", "audit")),
+        now=NOW,
+        **values,  # type: ignore[arg-type]
+    )
 
 
 def test_an_export_names_exactly_one_scope_and_a_purpose() -> None:
@@ -44,8 +48,9 @@ def test_an_export_names_exactly_one_scope_and_a_purpose() -> None:
 def test_a_finished_export_cannot_finish_again() -> None:
     requested = ask(order_id="o1")
     state = evolve_export(None, requested, "e1")  # type: ignore[arg-type]
-    done = ComplianceExportCompleted(events=3, first_position=1, last_position=9, manifest_sha256="ab",
-                                     location="/x", completed_at=NOW)
+    done = ComplianceExportCompleted(
+        events=3, first_position=1, last_position=9, manifest_sha256="ab", location="/x", completed_at=NOW
+    )
     (fact,) = finish_export(state, done)
     finished = evolve_export(state, fact, "e1")
     assert finished.status == "completed"
@@ -56,9 +61,13 @@ def test_a_finished_export_cannot_finish_again() -> None:
 def test_links_depend_on_every_field_and_the_previous_hash() -> None:
     body = {"v": 1, "data": {"x": "ü"}, "event_id": "e"}
     base = link(GENESIS, canonical_event(5, "a", 1, "T", body))
-    variants = [canonical_event(6, "a", 1, "T", body), canonical_event(5, "b", 1, "T", body),
-                canonical_event(5, "a", 2, "T", body), canonical_event(5, "a", 1, "U", body),
-                canonical_event(5, "a", 1, "T", {**body, "data": {"x": "y"}})]
+    variants = [
+        canonical_event(6, "a", 1, "T", body),
+        canonical_event(5, "b", 1, "T", body),
+        canonical_event(5, "a", 2, "T", body),
+        canonical_event(5, "a", 1, "U", body),
+        canonical_event(5, "a", 1, "T", {**body, "data": {"x": "y"}}),
+    ]
     assert len({base, *(link(GENESIS, v) for v in variants)}) == 6
     assert link("1" * 64, canonical_event(5, "a", 1, "T", body)) != base
     # The fast path around stored (canonical) bytes gives the same bytes.

@@ -29,8 +29,15 @@ def given(*facts: Fact) -> Cart:
 
 
 def added(line_id: str, patient: str, product: str, qty: int = 1) -> CartLineAdded:
-    return CartLineAdded(line_id=line_id, patient_id=patient, product_id=product, quantity=qty,
-                         pharmacy_id="ph1", sig="old sig", prescriber_id="dr1")
+    return CartLineAdded(
+        line_id=line_id,
+        patient_id=patient,
+        product_id=product,
+        quantity=qty,
+        pharmacy_id="ph1",
+        sig="old sig",
+        prescriber_id="dr1",
+    )
 
 
 def draft(patient: str, product: str, qty: int = 1) -> LineDraft:
@@ -40,8 +47,9 @@ def draft(patient: str, product: str, qty: int = 1) -> LineDraft:
 def test_same_patient_and_product_merges_into_the_existing_line() -> None:
     cart = given(added("L1", "p1", "sema", 2))
     fact = add_line(cart, draft("p1", "sema", 3), "L2")
-    assert fact == CartLineChanged(line_id="L1", quantity=5, pharmacy_id="ph2", sig="new sig",
-                                   prescriber_id="dr2", merged=True)
+    assert fact == CartLineChanged(
+        line_id="L1", quantity=5, pharmacy_id="ph2", sig="new sig", prescriber_id="dr2", merged=True
+    )
 
 
 def test_same_product_for_another_patient_is_another_line() -> None:
@@ -74,8 +82,9 @@ def test_unknown_line_is_not_found() -> None:
 
 
 def test_a_checked_out_cart_takes_no_more_edits() -> None:
-    done = CartCheckedOut(invoice_id="i1", order_ids=("o1",), line_ids=("L1",), total_cents=100,
-                          currency="usd")
+    done = CartCheckedOut(
+        invoice_id="i1", order_ids=("o1",), line_ids=("L1",), total_cents=100, currency="usd"
+    )
     cart = given(added("L1", "p1", "sema"), done)
     with pytest.raises(Conflict) as refused:
         add_line(cart, draft("p2", "sema"), "L2")

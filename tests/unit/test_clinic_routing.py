@@ -16,9 +16,19 @@ SIG = "Inject 10 units subcutaneously once weekly"
 
 def product(mapping: PharmacyMapping | None = None, med_id: str | None = None) -> Product:
     review = MedicalReviewMapping(visit_type="glp1", med_id=med_id) if med_id else None
-    return Product(id="sema", sku="SEMA-25", name="Semaglutide", price_cents=0, currency="usd",
-                   active=True, kind="medication", requires_intake=False, lab=None, medical_review=review,
-                   pharmacy=mapping)
+    return Product(
+        id="sema",
+        sku="SEMA-25",
+        name="Semaglutide",
+        price_cents=0,
+        currency="usd",
+        active=True,
+        kind="medication",
+        requires_intake=False,
+        lab=None,
+        medical_review=review,
+        pharmacy=mapping,
+    )
 
 
 def pharmacy(code: str | None = None, partner: str = "dispensepro") -> Pharmacy:
@@ -27,19 +37,39 @@ def pharmacy(code: str | None = None, partner: str = "dispensepro") -> Pharmacy:
 
 
 def order(source: str = "CLINIC_CART", pharmacy_id: str | None = "ph-1", sig: str | None = SIG) -> Order:
-    line = OrderLine(product_id="sema", sku="SEMA-25", name="Semaglutide 2.5 mg/mL", kind="medication",
-                     quantity=3, unit_price_cents=5200, pharmacy_id=pharmacy_id, sig=sig, prescriber_id="dr")
-    placed = OrderPlaced(number="R-1", patient_id="p1", invoice_id="i1", lines=(line,), currency="usd",
-                         source=source,
-                         source_context="CLINIC_ORDER" if source == "CLINIC_CART" else "CHECKOUT",
-                         placed_at=NOW, clinic_id="c1", cart_id="cart-1")
+    line = OrderLine(
+        product_id="sema",
+        sku="SEMA-25",
+        name="Semaglutide 2.5 mg/mL",
+        kind="medication",
+        quantity=3,
+        unit_price_cents=5200,
+        pharmacy_id=pharmacy_id,
+        sig=sig,
+        prescriber_id="dr",
+    )
+    placed = OrderPlaced(
+        number="R-1",
+        patient_id="p1",
+        invoice_id="i1",
+        lines=(line,),
+        currency="usd",
+        source=source,
+        source_context="CLINIC_ORDER" if source == "CLINIC_CART" else "CHECKOUT",
+        placed_at=NOW,
+        clinic_id="c1",
+        cart_id="cart-1",
+    )
     return Order(id="o1", placed=placed)
 
 
 def test_partner_comes_from_the_pharmacy_record_and_the_offering_code_wins() -> None:
     # given a clinic order routed to Empower, whose offering names its own code
-    routed = clinic_route(order(), pharmacy(code="DP-SEMA-25"),
-                          {"sema": product(PharmacyMapping(partner="belmar", product_code="BLM-1"))})
+    routed = clinic_route(
+        order(),
+        pharmacy(code="DP-SEMA-25"),
+        {"sema": product(PharmacyMapping(partner="belmar", product_code="BLM-1"))},
+    )
     # then the partner is the pharmacy record's adapter key, not the catalog's, and the code is Empower's
     assert routed == ClinicRoute("dispensepro", "ph-1", (routed.lines[0],))  # type: ignore[union-attr]
     assert isinstance(routed, ClinicRoute)

@@ -7,26 +7,32 @@ import pytest
 from domain.clinic.sig import check_sig
 
 
-@pytest.mark.parametrize("sig", [
-    "Inject 10 units subcutaneously once weekly",
-    "Inject 0.25mg SC weekly",
-    "Take 1 tablet by mouth every 8 hours as needed for nausea",
-    "Apply 1 pump topically daily",
-    "Place 1 troche under the tongue at bedtime",
-    "Inject 0.5 mL intramuscularly every 7 days",
-])
+@pytest.mark.parametrize(
+    "sig",
+    [
+        "Inject 10 units subcutaneously once weekly",
+        "Inject 0.25mg SC weekly",
+        "Take 1 tablet by mouth every 8 hours as needed for nausea",
+        "Apply 1 pump topically daily",
+        "Place 1 troche under the tongue at bedtime",
+        "Inject 0.5 mL intramuscularly every 7 days",
+    ],
+)
 def test_complete_sigs_pass(sig: str) -> None:
     assert check_sig(sig).complete
 
 
-@pytest.mark.parametrize(("sig", "missing"), [
-    ("Use as directed", ("dose", "dose_unit", "route", "frequency")),
-    ("Take by mouth every 12 hours", ("dose", "dose_unit")),  # the 12 is a frequency, not a dose
-    ("Inject 10 units once weekly", ("route",)),
-    ("Take 1 tablet by mouth every 8 hours as needed", ("indication",)),
-    ("Take 1 tab po bid for 30 days prn", ("indication",)),  # "for 30 days" is a duration
-    ("", ("action", "dose", "dose_unit", "route", "frequency")),
-])
+@pytest.mark.parametrize(
+    ("sig", "missing"),
+    [
+        ("Use as directed", ("dose", "dose_unit", "route", "frequency")),
+        ("Take by mouth every 12 hours", ("dose", "dose_unit")),  # the 12 is a frequency, not a dose
+        ("Inject 10 units once weekly", ("route",)),
+        ("Take 1 tablet by mouth every 8 hours as needed", ("indication",)),
+        ("Take 1 tab po bid for 30 days prn", ("indication",)),  # "for 30 days" is a duration
+        ("", ("action", "dose", "dose_unit", "route", "frequency")),
+    ],
+)
 def test_incomplete_sigs_name_what_is_missing(sig: str, missing: tuple[str, ...]) -> None:
     assert check_sig(sig).missing == missing
 

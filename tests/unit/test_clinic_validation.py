@@ -23,12 +23,32 @@ GOOD_SIG = "Inject 10 units subcutaneously once weekly"
 
 
 def product(pid: str = "sema", active: bool = True) -> Product:
-    return Product(id=pid, sku=pid.upper(), name=pid.title(), price_cents=0, currency="usd", active=active,
-                   kind="medication", requires_intake=True, lab=None, medical_review=None, pharmacy=None)
+    return Product(
+        id=pid,
+        sku=pid.upper(),
+        name=pid.title(),
+        price_cents=0,
+        currency="usd",
+        active=active,
+        kind="medication",
+        requires_intake=True,
+        lab=None,
+        medical_review=None,
+        pharmacy=None,
+    )
 
 
-def pharmacy(pid: str = "ph1", *, on_hand: int = 10, shipping: int = 1500, states: str = "TX CA",
-             price: int = 4500, fee: int = 350, days: int = 5, active: bool = True) -> Pharmacy:
+def pharmacy(
+    pid: str = "ph1",
+    *,
+    on_hand: int = 10,
+    shipping: int = 1500,
+    states: str = "TX CA",
+    price: int = 4500,
+    fee: int = 350,
+    days: int = 5,
+    active: bool = True,
+) -> Pharmacy:
     offer = Offering("sema", "2.5 mg/mL", price, fee, days, active, on_hand)
     return Pharmacy(pid, pid.title(), "belmar", frozenset(states.split()), shipping, "usd", {"sema": offer})
 
@@ -43,8 +63,9 @@ WORLD = CartWorld(
 
 def cart(*lines: tuple[str, str, int, str]) -> Cart:
     """Lines as (patient, sig, quantity, pharmacy), prescribed by Dr Tex."""
-    built = {f"L{i}": CartLine(f"L{i}", p, "sema", q, ph, sig, "dr-tx")
-             for i, (p, sig, q, ph) in enumerate(lines)}
+    built = {
+        f"L{i}": CartLine(f"L{i}", p, "sema", q, ph, sig, "dr-tx") for i, (p, sig, q, ph) in enumerate(lines)
+    }
     return Cart("cart-1", "c1", built)
 
 
@@ -57,8 +78,9 @@ def test_a_clean_cart_has_no_problems() -> None:
 
 
 def test_every_problem_is_reported_on_its_own_line_in_one_pass() -> None:
-    given = cart(("p-tx", GOOD_SIG, 1, "ph1"), ("p-tx", "Use as directed", 1, "ph1"),
-                 ("p-ca", GOOD_SIG, 1, "ph1"))
+    given = cart(
+        ("p-tx", GOOD_SIG, 1, "ph1"), ("p-tx", "Use as directed", 1, "ph1"), ("p-ca", GOOD_SIG, 1, "ph1")
+    )
     assert codes(given) == [("L1", "SIG_INCOMPLETE"), ("L2", "PRESCRIBER_NOT_LICENSED_IN_STATE")]
 
 
@@ -69,12 +91,20 @@ def test_stock_is_checked_against_the_whole_carts_demand_in_line_order() -> None
 
 
 def test_inactive_product_unknown_patient_and_unlicensed_pharmacy_are_named() -> None:
-    world = CartWorld({"p-ny": "NY", **WORLD.patient_states}, WORLD.prescribers,
-                      {"sema": product(active=False)}, WORLD.pharmacies)
+    world = CartWorld(
+        {"p-ny": "NY", **WORLD.patient_states},
+        WORLD.prescribers,
+        {"sema": product(active=False)},
+        WORLD.pharmacies,
+    )
     given = cart(("p-ny", GOOD_SIG, 1, "ph1"), ("p-gone", GOOD_SIG, 1, "ph1"))
     assert codes(given, world) == [
-        ("L0", "PRODUCT_INACTIVE"), ("L0", "PHARMACY_NOT_LICENSED_IN_STATE"),
-        ("L0", "PRESCRIBER_NOT_LICENSED_IN_STATE"), ("L1", "PATIENT_UNKNOWN"), ("L1", "PRODUCT_INACTIVE")]
+        ("L0", "PRODUCT_INACTIVE"),
+        ("L0", "PHARMACY_NOT_LICENSED_IN_STATE"),
+        ("L0", "PRESCRIBER_NOT_LICENSED_IN_STATE"),
+        ("L1", "PATIENT_UNKNOWN"),
+        ("L1", "PRODUCT_INACTIVE"),
+    ]
 
 
 def test_an_empty_cart_cannot_be_checked_out() -> None:
@@ -110,8 +140,9 @@ def test_a_placed_clinic_order_waits_for_payment_not_for_a_script() -> None:
 
 def test_checkout_of_an_invalid_cart_is_refused_with_its_problems() -> None:
     with pytest.raises(CartNotValid) as refused:
-        plan_checkout(cart(("p-tx", "Use as directed", 1, "ph1")), WORLD, CheckoutIds("i", ("o",), ("R",)),
-                      NOW)
+        plan_checkout(
+            cart(("p-tx", "Use as directed", 1, "ph1")), WORLD, CheckoutIds("i", ("o",), ("R",)), NOW
+        )
     assert [p.code for p in refused.value.problems] == ["SIG_INCOMPLETE"]
 
 

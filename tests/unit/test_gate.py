@@ -37,8 +37,8 @@ def product(
         price_cents=100,
         currency="usd",
         active=True,
-        kind=kind,
-        requires_intake=True,  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
+        requires_intake=True,
         lab=None,
         medical_review=MedicalReviewMapping(visit_type="glp1", med_id=med_id),
         pharmacy=PharmacyMapping(partner=partner, product_code="BLM-1") if partner else None,
@@ -72,7 +72,7 @@ def placed(
         source=source,
         source_context=context,
         placed_at=NOW,
-    )  # type: ignore[arg-type]
+    )
 
 
 def given(*facts: Fact, first: OrderPlaced | None = None) -> Order:
@@ -100,8 +100,8 @@ def facts(order: Order, invoice: str = "PAID", prod: Product | None = None, **kw
         invoice_status=invoice,
         products={"p1": prod or product()},
         configured_partners=PARTNERS,
-        **kw,
-    )  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def test_every_check_holding_releases_to_the_products_partner_and_names_every_check() -> None:

@@ -11,6 +11,7 @@ from domain.orders import (
     IntakeRecorded,
     LabRequisitionRecorded,
     OrderDelivered,
+    OrderFact,
     OrderShipped,
     PharmacyOrderAccepted,
     RxWritten,
@@ -21,7 +22,7 @@ from tests.unit.given import at, charged, given, line, order, placed, product
 
 def test_status_follows_the_facts_in_the_seed_order() -> None:
     p = product(requires_intake=True)
-    facts = [placed("pat", line(p))]
+    facts: list[OrderFact] = [placed("pat", line(p))]
     expected = [
         "PENDING_PAYMENT",
         "AWAITING_REQUIREMENTS",

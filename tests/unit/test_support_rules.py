@@ -22,14 +22,29 @@ from domain.orders import (
 from domain.support import history_escalations
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-LINE = OrderLine(product_id="p1", sku="S", name="Sema", kind="medication", quantity=1, unit_price_cents=100,
-                 requires_intake=False)
+LINE = OrderLine(
+    product_id="p1",
+    sku="S",
+    name="Sema",
+    kind="medication",
+    quantity=1,
+    unit_price_cents=100,
+    requires_intake=False,
+)
 
 
 def order(*facts: Fact, context: str = "CHECKOUT") -> Order:
     state = None
-    placed = OrderPlaced(number="R-1", patient_id="pat", invoice_id="inv", lines=(LINE,), currency="usd",
-                         source="EMR", source_context=context, placed_at=NOW)  # type: ignore[arg-type]
+    placed = OrderPlaced(
+        number="R-1",
+        patient_id="pat",
+        invoice_id="inv",
+        lines=(LINE,),
+        currency="usd",
+        source="EMR",
+        source_context=context,
+        placed_at=NOW,
+    )
     for fact in (placed, *facts):
         state = evolve_order(state, fact, "o1")
     assert state is not None
@@ -56,8 +71,10 @@ def test_a_healthy_paid_order_raises_nothing_and_waits_for_review() -> None:
 
 
 def test_blocked_review_after_payment_escalates_and_names_the_fix() -> None:
-    stuck = order(OrderCharged(invoice_id="inv", charged_at=NOW),
-                  MedicalReviewBlocked(master_id="m", trigger="t", reasons=("MED_ID_MISSING",), attempt=1))
+    stuck = order(
+        OrderCharged(invoice_id="inv", charged_at=NOW),
+        MedicalReviewBlocked(master_id="m", trigger="t", reasons=("MED_ID_MISSING",), attempt=1),
+    )
     assert codes(stuck, invoice()) == {"MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT"}
     said = explain(stuck, invoice())
     assert said.status == "AWAITING_SCRIPT"
@@ -67,8 +84,10 @@ def test_blocked_review_after_payment_escalates_and_names_the_fix() -> None:
 
 
 def test_release_without_prescription_escalates() -> None:
-    early = order(OrderCharged(invoice_id="inv", charged_at=NOW),
-                  FulfillmentReleased(partner="belmar", passed_checks=()))
+    early = order(
+        OrderCharged(invoice_id="inv", charged_at=NOW),
+        FulfillmentReleased(partner="belmar", passed_checks=()),
+    )
     assert codes(early, invoice()) == {"FULFILLMENT_BEFORE_RX"}
 
 
@@ -77,10 +96,17 @@ def test_a_refill_without_its_link_escalates() -> None:
 
 
 def test_declined_payment_says_pay_the_same_invoice() -> None:
-    attempted = PaymentAttempted(attempt=1, gateway="fake", payment_method_id="pm", idempotency_key="k",
-                                 amount_cents=100, attempted_at=NOW)
-    declined = invoice(attempted,
-                       PaymentFailed(attempt=1, gateway="fake", decline_code="card_declined", message="No."))
+    attempted = PaymentAttempted(
+        attempt=1,
+        gateway="fake",
+        payment_method_id="pm",
+        idempotency_key="k",
+        amount_cents=100,
+        attempted_at=NOW,
+    )
+    declined = invoice(
+        attempted, PaymentFailed(attempt=1, gateway="fake", decline_code="card_declined", message="No.")
+    )
     (blocker,) = blockers(order(), declined)
     assert blocker.code == "PAYMENT_DECLINED"
     assert "do not request another refill" in blocker.fix
@@ -90,9 +116,22 @@ def test_fast_decode_equals_the_store_decoder() -> None:
     from eventsourcing.persistence import Notification
 
     meta = Meta(uuid.uuid4(), "org", NOW, Actor(kind="patient", id="pat"), "c", "d")
-    placed = OrderPlaced(number="R-1", patient_id="pat", invoice_id="inv", lines=(LINE,), currency="usd",
-                         source="EMR", source_context="CHECKOUT", placed_at=NOW)
+    placed = OrderPlaced(
+        number="R-1",
+        patient_id="pat",
+        invoice_id="inv",
+        lines=(LINE,),
+        currency="usd",
+        source="EMR",
+        source_context="CHECKOUT",
+        placed_at=NOW,
+    )
     for fact in (placed, OrderCharged(invoice_id="inv", charged_at=NOW)):
-        n = Notification(id=1, originator_id=uuid.uuid4(), originator_version=1, topic=fact.TYPE,
-                         state=encode_event(Recorded(uuid.uuid4(), 1, fact, meta)))
+        n = Notification(
+            id=1,
+            originator_id=uuid.uuid4(),
+            originator_version=1,
+            topic=fact.TYPE,
+            state=encode_event(Recorded(uuid.uuid4(), 1, fact, meta)),
+        )
         assert decode_fast(n) == decode_notification(n)
