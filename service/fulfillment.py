@@ -29,7 +29,7 @@ from domain.events import Fact
 from domain.gate import GateFacts, facts_to_record, route
 from domain.orders import Order, PharmacyOrderSubmitted, PharmacySubmissionFailed
 from domain.parties import Patient
-from service.clinic_routing import route_clinic_order
+from service.clinic.routing import route_clinic_order
 from service.deps import MAX_WRITE_RETRIES, Deps
 from service.medical_review import current_products
 from service.unit import Context, Loaded, load, try_load

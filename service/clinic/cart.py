@@ -23,7 +23,7 @@ from domain.clinic.validation import CartWorld, validate_cart
 from domain.errors import InvalidCommand, NotFound
 from domain.events import Fact
 from domain.parties import Patient
-from service.clinic_directory import clinic_of, start_stream
+from service.clinic.directory import clinic_of, start_stream
 from service.deps import Deps, retry_on_conflict
 from service.unit import Context, Loaded, load_owned, try_load
 

@@ -12,8 +12,8 @@ from domain.errors import InvalidCommand, NotFound
 from domain.invoices import Attempt, Invoice
 from domain.orders import Order
 from domain.parties import SavedPaymentMethod
-from service.clinic_cart import cart_world, owned_cart
-from service.clinic_directory import clinic_of
+from service.clinic.cart import cart_world, owned_cart
+from service.clinic.directory import clinic_of
 from service.deps import Deps, retry_on_conflict
 from service.idempotency import KeyedRequest, claim, claimed_resource
 from service.payments import charge_invoice

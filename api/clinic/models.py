@@ -16,7 +16,7 @@ from api.problems import Problem
 from domain.clinic.cart import CartValidated, LineProblem
 from domain.orders import Order
 from domain.status import order_status
-from service.clinic_cart import CartView
+from service.clinic.cart import CartView
 
 CLINIC = ("clinic",)
 Sig = Annotated[str, StringConstraints(max_length=1000)]  # over 140 is a validation problem, not a 422

@@ -1,14 +1,14 @@
 """Clinic ordering commands, one import for callers: directory set-up, the cart, checkout, filling.
 
-The work lives in `clinic_directory` (staff set-up, `clinic_of`), `clinic_cart` (lines, view,
-validation), `clinic_checkout` (one payment, one order per line), `clinic_fill` (quickfills,
-reorder, pharmacy options) and `clinic_routing` (what the fulfillment gate asks about a clinic order).
+The work lives in `directory` (staff set-up, `clinic_of`), `cart` (lines, view,
+validation), `checkout` (one payment, one order per line), `fill` (quickfills,
+reorder, pharmacy options) and `routing` (what the fulfillment gate asks about a clinic order).
 """
 
 from __future__ import annotations
 
 from domain.clinic.cart import LineDraft
-from service.clinic_cart import (
+from service.clinic.cart import (
     CartView,
     add_lines,
     cart_world,
@@ -19,8 +19,8 @@ from service.clinic_cart import (
     validate,
     validate_only,
 )
-from service.clinic_checkout import CheckoutResult, checkout
-from service.clinic_directory import (
+from service.clinic.checkout import CheckoutResult, checkout
+from service.clinic.directory import (
     all_pharmacies,
     clinic_of,
     enroll_patient,
@@ -35,8 +35,8 @@ from service.clinic_directory import (
     save_clinic_payment_method,
     set_offering,
 )
-from service.clinic_fill import apply_quickfill, pharmacy_options, reorder, save_quickfill
-from service.clinic_routing import route_clinic_order
+from service.clinic.fill import apply_quickfill, pharmacy_options, reorder, save_quickfill
+from service.clinic.routing import route_clinic_order
 
 __all__ = [
     "CartView",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.clinic_models import (
+from api.clinic.models import (
     CLINIC,
     CartOut,
     CheckoutIn,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from api import models as m
-from api.clinic_models import CLINIC, CartOut, Qty, Sig, cart_out, user_of
+from api.clinic.models import CLINIC, CartOut, Qty, Sig, cart_out, user_of
 from api.endpoint import Call, Reply, endpoint
 from api.routes_catalog import ERRORS
 from service import clinic

@@ -12,8 +12,8 @@ from domain.clinic.suggestion import pharmacy_options as rank_options
 from domain.errors import InvalidCommand, NotFound
 from domain.orders import Order
 from service.catalog import get_patient
-from service.clinic_cart import CartView, add_lines, check_draft, get_cart, load_world
-from service.clinic_directory import all_pharmacies, clinic_of, get_product, start_stream, state_of
+from service.clinic.cart import CartView, add_lines, check_draft, get_cart, load_world
+from service.clinic.directory import all_pharmacies, clinic_of, get_product, start_stream, state_of
 from service.deps import Deps
 from service.unit import Context, load_owned
 
