@@ -6,7 +6,7 @@ from api import models as m
 from api.endpoint import Call, Reply, endpoint
 from api.problems import ApiError, Problem
 from api.routes_catalog import ERRORS
-from api.views import invoice_out, order_out, payment_out, refill_out, subscription_out
+from api.views import audience_of, invoice_out, order_out, payment_out, refill_out, subscription_out
 from domain.invoices import Attempt, Invoice
 from domain.orders import Order
 from projections.order_index import orders_of_patient
@@ -26,7 +26,8 @@ PAY_ERRORS: dict[int, type[Problem]] = {**ERRORS, 402: DeclinedProblem, 502: Pro
 
 
 def _order_view(call: Call, order: Order) -> m.OrderOut:
-    return order_out(order, orders.get_invoice(call.runtime.deps, call.ctx(), order.placed.invoice_id))
+    invoice = orders.get_invoice(call.runtime.deps, call.ctx(), order.placed.invoice_id)
+    return order_out(order, invoice, audience_of(call))
 
 
 def _declined(invoice: Invoice, attempt: Attempt, refill_order: m.OrderOut | None = None) -> ApiError:
@@ -174,7 +175,7 @@ def request_refill(call: Call) -> Reply:
         b.payment_method_id,
         call.header("idempotency-key"),
     )
-    refill_order = order_out(outcome.order, outcome.invoice)
+    refill_order = order_out(outcome.order, outcome.invoice, "patient")
     last = outcome.invoice.last_attempt
     if outcome.invoice.status == "OPEN" and last is not None and last.outcome == "failed":
         raise _declined(outcome.invoice, last, refill_order)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api import models as m
 from api.endpoint import Call, Reply, endpoint
+from api.explain_words import blocker_from, blocker_out, blocker_words, explanation_out, summary
 from api.problems import ApiError, Problem
 from api.views import order_out
 from domain.errors import Conflict, NotFound
@@ -46,6 +47,7 @@ class BlockerOut(BaseModel):
     reason: str
     fix: str
     needs_action: bool
+    action: str | None = None  # the domain's action code, for staff: what clears it
 
 
 class CsOriginalOut(BaseModel):
@@ -172,6 +174,7 @@ class StuckOrderOut(BaseModel):
     blocking_reason: str
     fix: str
     needs_action: bool
+    action: str
 
 
 class StuckOut(BaseModel):
@@ -225,7 +228,18 @@ def cs_view(call: Call, order_id: str) -> dict[str, Any]:
     if doc is None:  # not (yet) projected here: compute the same document from the streams
         order = _order_or_404(lambda: _fold_order(call, order_id))
         doc = CsOrdersProjection(store).document(order)
-    return _order_or_404(complete_view, store, org, order_id, doc)  # type: ignore[no-any-return]
+    view: dict[str, Any] = _order_or_404(complete_view, store, org, order_id, doc)
+    return in_words(view)
+
+
+def in_words(view: dict[str, Any]) -> dict[str, Any]:
+    """The projection keeps typed blockers; CS reads them as sentences with their fix."""
+    waiting = [blocker_from(b) for b in view["waiting_for"]]
+    return {
+        **view,
+        "status_explanation": summary(view["status"], waiting, "staff"),
+        "waiting_for": [blocker_out(b, view["order_id"], "staff") for b in waiting],
+    }
 
 
 def _fold_order(call: Call, order_id: str) -> Any:
@@ -300,7 +314,7 @@ def get_state(call: Call) -> Reply:
             latest_version=found.latest_version,
             position=found.position,
             order=order_out(found.order, found.invoice),
-            explanation=Loose(**explain(found.order, found.invoice).as_dict()),
+            explanation=Loose(**explanation_out(explain(found.order, found.invoice), "staff")),
         ),
     )
 
@@ -328,7 +342,13 @@ def get_stuck(call: Call) -> Reply:
         only_action=q.only_action,
         limit=q.limit,
     )
-    return Reply(200, StuckOut(orders=[StuckOrderOut(**r) for r in rows]))
+    return Reply(200, StuckOut(orders=[_stuck_row(r) for r in rows]))
+
+
+def _stuck_row(row: dict[str, Any]) -> StuckOrderOut:
+    blocker = blocker_from(row.pop("blocker"))
+    reason, fix = blocker_words(blocker, row["order_id"], "staff")
+    return StuckOrderOut(**row, blocking_reason=reason, fix=fix, action=blocker.action)
 
 
 class StatusCountsOut(BaseModel):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from api import models as m
+from api.endpoint import Call
+from api.explain_words import Audience, summary
 from domain.catalog import Product
+from domain.explain import blockers
 from domain.invoices import Attempt, Invoice
 from domain.orders import Order
 from domain.parties import Patient, SavedPaymentMethod
 from domain.refills import Refill
-from domain.status import explain_status, order_status
+from domain.status import order_status
 from domain.subscriptions import Subscription
 
 
@@ -85,14 +88,14 @@ def fulfillment_status(o: Order) -> str:
     return "not_released"
 
 
-def order_out(o: Order, invoice: Invoice) -> m.OrderOut:
+def order_out(o: Order, invoice: Invoice, audience: Audience = "staff") -> m.OrderOut:
     p = o.placed
     status = order_status(o)
     return m.OrderOut(
         id=o.id,
         number=p.number,
         status=status,
-        status_explanation=explain_status(status),
+        status_explanation=summary(status, blockers(o, invoice), audience),
         patient_id=p.patient_id,
         lines=[
             m.OrderLineOut(
@@ -137,6 +140,11 @@ def order_out(o: Order, invoice: Invoice) -> m.OrderOut:
             error=o.pharmacy_error,
         ),
     )
+
+
+def audience_of(call: Call) -> Audience:
+    """Patients are spoken to; everyone else reads about the patient."""
+    return "patient" if call.principal.role == "patient" else "staff"
 
 
 def refill_out(r: Refill) -> m.RefillOut:

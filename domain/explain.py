@@ -1,281 +1,309 @@
-"""Why an order is where it is, what it waits for, and what clears it: plain words from its facts.
+"""Why an order is where it is, what it waits for, and what clears it — as typed values.
 
 `status_reasons` retraces `order_status` check by check, so "explain" can never disagree with the
-status itself; `blockers` names what the order waits for, whether a person must act, and the fix.
+status itself; `blockers` names what the order waits for, whether a person must act, and the action
+that clears it. Nothing here is a sentence or a route: the API, the console and the CLI turn these
+values into words for their reader (`api/explain_words.py`), so the same fact reads "your intake"
+to a patient and "the patient's intake" to CS, and a route change never touches the domain.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Literal
 
 from domain.invoices import Invoice
 from domain.orders import Order
-from domain.status import explain_status, needs_lab, order_status
+from domain.status import OrderStatus, needs_lab, order_status
 
-RETRY_REVIEW = "then retry the submission (POST /orders/{order_id}/medical-review/retry)."
-# Keyword → (plain cause, fix) for medical-review blocking reasons and fulfillment-gate checks. Matched on
-# words rather than exact codes so that a new code from the gate or the review policy still reads sensibly.
-_CAUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    (
-        ("CORRECTION",),
-        "the patient's intake needs correction",
-        "Ask the patient to correct the intake and record it as accepted (POST /orders/{order_id}/intake), ",
-    ),
-    (
-        ("REJECT",),
-        "the intake was rejected",
-        "A clinician must review the rejected intake; the order cannot go on "
-        "as is — cancel or refund it, or record a new accepted intake, ",
-    ),
-    (
-        ("INTAKE",),
-        "the required intake is missing or not accepted",
-        "Get the patient's intake completed and recorded as accepted (POST /orders/{order_id}/intake), ",
-    ),
-    (
-        ("VISIT",),
-        "the product has no Beluga visit type",
-        "Set the product's medical_review.visit_type (PATCH /products/{product_id}), ",
-    ),
-    (
-        ("RX", "PRESCRIPTION", "SCRIPT"),
-        "no prescription (RX_WRITTEN) confirms the product yet",
-        "Wait for Beluga's RX_WRITTEN; if the consult is closed, ask medical operations to write the "
-        "script, ",
-    ),
-    (
-        ("MED_ID", "MEDID", "DRUG"),
-        "the product has no Beluga drug mapping (medId)",
-        "Set the product's medical_review.med_id (PATCH /products/{product_id}), ",
-    ),
-    (
-        ("PHARMACY",),
-        "the product has no pharmacy configuration",
-        "Set the product's pharmacy partner and product code (PATCH /products/{product_id}), ",
-    ),
-    (
-        ("LAB",),
-        "the required lab method is missing",
-        "Set the product's lab method (PATCH /products/{product_id}), ",
-    ),
-    (("PAID", "PAYMENT", "INVOICE"), "the invoice is not paid", "Have the open invoice paid, "),
-    (
-        ("CANCEL", "REFUND", "ORDER_OPEN"),
-        "the order is canceled or refunded",
-        "Nothing to do: the order is closed, ",
-    ),
-    (
-        ("REVIEW", "CONSULT"),
-        "the medical review is not complete",
-        "Wait for Beluga to conclude the consult, ",
-    ),
+# What kind of wait a blocker is. `code` on a blocker is this, or — for a blocked medical review and a
+# held fulfillment — the vendor-facing code the review or the gate reported (API-stable).
+Situation = Literal[
+    "CHARGED_BUT_NOT_UPDATED",
+    "INVOICE_MISSING",
+    "AWAITING_PAYMENT",
+    "PAYMENT_IN_PROGRESS",
+    "PAYMENT_DECLINED",
+    "INTAKE_UNDER_REVIEW",
+    "INTAKE_MISSING",
+    "INTAKE_NEEDS_CORRECTION",
+    "LAB_REQUISITION_MISSING",
+    "LAB_RESULTS_MISSING",
+    "MEDICAL_REVIEW_BLOCKED",
+    "MEDICAL_REVIEW_FAILED",
+    "AWAITING_PRESCRIPTION",
+    "CONSULT_CONCLUDED_WITHOUT_RX",
+    "CONSULT_CANCELED",
+    "MEDICAL_REVIEW_NOT_SUBMITTED",
+    "PHARMACY_REJECTED",
+    "PHARMACY_SUBMISSION_FAILED",
+    "AWAITING_PHARMACY_ACCEPTANCE",
+    "FULFILLMENT_HELD",
+    "AWAITING_PHARMACY_SUBMISSION",
+    "FULFILLMENT_NOT_RELEASED",
+    "COMPOUNDING",
+    "AWAITING_CARRIER",
+    "IN_TRANSIT",
+]
+
+# The plain cause behind a blocked review or a held fulfillment, classified from the reported code.
+Cause = Literal[
+    "INTAKE_NEEDS_CORRECTION",
+    "INTAKE_REJECTED",
+    "INTAKE_INCOMPLETE",
+    "VISIT_TYPE_MISSING",
+    "PRESCRIPTION_MISSING",
+    "PRESCRIPTION_FOR_OTHER_DRUG",
+    "MED_ID_MISSING",
+    "PHARMACY_NOT_CONFIGURED",
+    "LAB_METHOD_MISSING",
+    "LAB_INCOMPLETE",
+    "NOT_PAID",
+    "ORDER_CLOSED",
+    "REVIEW_INCOMPLETE",
+    "UNRECOGNISED",
+]
+
+# What clears a blocker. Each maps to one API operation (or to waiting) in the presentation layer.
+Action = Literal[
+    "WAIT",
+    "PAY_INVOICE",
+    "RECORD_INTAKE",
+    "ISSUE_LAB_REQUISITION",
+    "CHASE_LAB_RESULTS",
+    "FIX_PRODUCT_AND_RETRY_REVIEW",
+    "FIX_PRODUCT",
+    "RETRY_MEDICAL_REVIEW",
+    "START_NEW_CONSULT",
+    "CHECK_CONSULT",
+    "CANCEL_OR_REFUND",
+    "RESUBMIT_TO_PHARMACY",
+    "CHECK_WORKER",
+    "ESCALATE_TO_DEVELOPMENT",
+    "NONE",
+]
+
+# Keyword → cause, matched on words rather than exact codes so that a new code from the gate or the
+# review policy still lands on a sensible cause. Order matters: the first match wins.
+_CAUSES: tuple[tuple[tuple[str, ...], Cause], ...] = (
+    (("CORRECTION",), "INTAKE_NEEDS_CORRECTION"),
+    (("REJECT",), "INTAKE_REJECTED"),
+    (("INTAKE",), "INTAKE_INCOMPLETE"),
+    (("VISIT",), "VISIT_TYPE_MISSING"),
+    (("MISMATCH",), "PRESCRIPTION_FOR_OTHER_DRUG"),
+    (("RX", "PRESCRIPTION", "SCRIPT"), "PRESCRIPTION_MISSING"),
+    (("MED_ID", "MEDID", "DRUG"), "MED_ID_MISSING"),
+    (("PHARMACY",), "PHARMACY_NOT_CONFIGURED"),
+    (("LAB_METHOD",), "LAB_METHOD_MISSING"),
+    (("LAB",), "LAB_INCOMPLETE"),
+    (("PAID", "PAYMENT", "INVOICE"), "NOT_PAID"),
+    (("CANCEL", "REFUND", "ORDER_OPEN"), "ORDER_CLOSED"),
+    (("REVIEW", "CONSULT"), "REVIEW_INCOMPLETE"),
 )
+PRODUCT_CAUSES: frozenset[Cause] = frozenset(
+    {"VISIT_TYPE_MISSING", "MED_ID_MISSING", "PHARMACY_NOT_CONFIGURED", "LAB_METHOD_MISSING"}
+)
+
+
+def cause_of(code: str) -> Cause:
+    upper = code.upper()
+    for words, cause in _CAUSES:
+        if any(w in upper for w in words):
+            return cause
+    return "UNRECOGNISED"
 
 
 @dataclass(frozen=True)
 class Blocker:
+    """One thing the order waits for; the detail fields carry what the words need, nothing else."""
+
     code: str
-    reason: str
-    fix: str
-    needs_action: (
-        bool  # a person must do something (as opposed to waiting on a vendor or the patient's carrier)
-    )
+    situation: Situation
+    action: Action
+    needs_action: bool  # a person must do something (rather than wait on a vendor or the carrier)
+    cause: Cause | None = None
+    detail: str | None = None  # a vendor's own words: the gateway's message, Beluga's or the pharmacy's
+    gateway: str | None = None
+    invoice_id: str | None = None
+    product_id: str | None = None
+    partner: str | None = None
+    carrier: str | None = None
+    tracking: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "reason": self.reason, "fix": self.fix, "needs_action": self.needs_action}
+
+def _product_of(order: Order) -> str:
+    return order.placed.refill_product_id or (order.placed.lines[0].product_id if order.placed.lines else "")
 
 
-def describe_cause(code: str, order: Order, *, then: str) -> tuple[str, str]:
-    """(plain cause, fix) for a blocking reason code or a failed gate check."""
-    product_id = order.placed.refill_product_id or (
-        order.placed.lines[0].product_id if order.placed.lines else ""
-    )
-    upper = code.upper()
-    for words, cause, fix in _CAUSES:
-        if any(w in upper for w in words):
-            return cause, (fix + then).format(order_id=order.id, product_id=product_id)
-    return code.replace("_", " ").lower(), ("Fix the cause named by " + code + ", " + then).format(
-        order_id=order.id, product_id=product_id
+def _caused(order: Order, code: str, situation: Situation, *, after_fix: Action) -> Blocker:
+    """A blocked review or a held fulfillment: the action follows from the cause."""
+    cause = cause_of(code)
+    action: Action
+    if cause in PRODUCT_CAUSES:
+        action = "FIX_PRODUCT_AND_RETRY_REVIEW" if after_fix == "RETRY_MEDICAL_REVIEW" else "FIX_PRODUCT"
+    elif cause in ("INTAKE_NEEDS_CORRECTION", "INTAKE_INCOMPLETE"):
+        action = "RECORD_INTAKE"
+    elif cause == "LAB_INCOMPLETE":
+        action = "ISSUE_LAB_REQUISITION"
+    elif cause == "PRESCRIPTION_FOR_OTHER_DRUG":
+        action = "CHECK_CONSULT"
+    elif cause == "INTAKE_REJECTED":
+        action = "CANCEL_OR_REFUND"
+    elif cause == "NOT_PAID":
+        action = "PAY_INVOICE"
+    elif cause == "ORDER_CLOSED":
+        action = "NONE"
+    elif cause in ("PRESCRIPTION_MISSING", "REVIEW_INCOMPLETE"):
+        action = "WAIT"
+    else:
+        action = after_fix
+    return Blocker(
+        code,
+        situation,
+        action,
+        needs_action=action not in ("WAIT", "NONE"),
+        cause=cause,
+        product_id=_product_of(order),
+        invoice_id=order.placed.invoice_id,
     )
 
 
 def blockers(order: Order, invoice: Invoice | None) -> list[Blocker]:
     """What the order waits for now; empty when it is closed or delivered."""
-    status = order_status(order)
-    oid = order.id
     if invoice is not None and invoice.succeeded_attempt is not None and not order.paid:
         return [
-            Blocker(
-                "CHARGED_BUT_NOT_UPDATED",
-                "The payment succeeded but the order was never marked charged.",
-                "Escalate to development: replay the payment outcome so OrderCharged is recorded; do not "
-                "charge the patient again.",
-                True,
-            )
+            Blocker("CHARGED_BUT_NOT_UPDATED", "CHARGED_BUT_NOT_UPDATED", "ESCALATE_TO_DEVELOPMENT", True)
         ]
-    match status:
-        case "CANCELED" | "REFUNDED" | "REJECTED" | "COMPLETED":
+    match order_status(order):
+        case "CANCELED" | "REFUNDED" | "COMPLETED":
             return []
+        case "REJECTED":
+            return _rejected(order)
         case "PENDING_PAYMENT":
             return _payment_blockers(invoice)
         case "AWAITING_REQUIREMENTS":
-            if order.intake_status == "submitted":
-                return [
-                    Blocker(
-                        "INTAKE_UNDER_REVIEW",
-                        "The intake was submitted and awaits acceptance.",
-                        f"Review the intake and record the decision (POST /orders/{oid}/intake).",
-                        True,
-                    )
-                ]
-            cause, fix = describe_cause(
-                "INTAKE_NEEDS_CORRECTION" if order.intake_status == "needs_correction" else "INTAKE_MISSING",
-                order,
-                then="and the order moves on by itself.",
-            )
-            code = (
-                "INTAKE_NEEDS_CORRECTION" if order.intake_status == "needs_correction" else "INTAKE_MISSING"
-            )
-            return [Blocker(code, f"Paid, but {cause}.", fix, True)]
+            return [_intake_blocker(order)]
         case "AWAITING_REQUISITION":
             return [
-                Blocker(
-                    "LAB_REQUISITION_MISSING",
-                    "Paid; the lab requisition has not been recorded.",
-                    "Issue the lab requisition and record it.",
-                    True,
-                )
+                Blocker("LAB_REQUISITION_MISSING", "LAB_REQUISITION_MISSING", "ISSUE_LAB_REQUISITION", True)
             ]
         case "AWAITING_RESULTS":
-            return [
-                Blocker(
-                    "LAB_RESULTS_MISSING",
-                    "Waiting for the patient's lab results.",
-                    "Wait for the lab, or chase the results.",
-                    False,
-                )
-            ]
+            return [Blocker("LAB_RESULTS_MISSING", "LAB_RESULTS_MISSING", "CHASE_LAB_RESULTS", False)]
         case "AWAITING_SCRIPT":
             return _review_blockers(order)
         case "AWAITING_FULFILLMENT":
             return _fulfillment_blockers(order)
         case "PROCESSING":
-            return [
-                Blocker(
-                    "COMPOUNDING",
-                    "The pharmacy accepted the order and is compounding it.",
-                    "Nothing to do; wait for the pharmacy's shipping update.",
-                    False,
-                )
-            ]
+            return [Blocker("COMPOUNDING", "COMPOUNDING", "WAIT", False, partner=order.fulfillment_partner)]
         case "AWAITING_SHIPMENT":
-            return [
-                Blocker("AWAITING_CARRIER", "Labelled; waiting for the carrier.", "Nothing to do.", False)
-            ]
+            return [Blocker("AWAITING_CARRIER", "AWAITING_CARRIER", "WAIT", False)]
         case "SHIPPED":
             return [
                 Blocker(
-                    "IN_TRANSIT",
-                    f"Shipped ({order.carrier or 'carrier'} {order.tracking or ''}).".replace(" )", ")"),
-                    "Nothing to do; share the tracking number.",
-                    False,
+                    "IN_TRANSIT", "IN_TRANSIT", "WAIT", False, carrier=order.carrier, tracking=order.tracking
                 )
             ]
     return []
 
 
+def _rejected(order: Order) -> list[Blocker]:
+    # Only a paid order the pharmacy rejected has a way forward (resubmit or refund); a rejected intake
+    # or consult is a clinical decision and the order is closed.
+    if order.pharmacy_rejected_reason is None or not order.paid or order.refunded:
+        return []
+    return [
+        Blocker(
+            "PHARMACY_REJECTED",
+            "PHARMACY_REJECTED",
+            "RESUBMIT_TO_PHARMACY",
+            True,
+            detail=order.pharmacy_rejected_reason,
+            partner=order.fulfillment_partner,
+        )
+    ]
+
+
+def _intake_blocker(order: Order) -> Blocker:
+    if order.intake_status == "submitted":
+        return Blocker("INTAKE_UNDER_REVIEW", "INTAKE_UNDER_REVIEW", "RECORD_INTAKE", True)
+    code: Situation = (
+        "INTAKE_NEEDS_CORRECTION" if order.intake_status == "needs_correction" else "INTAKE_MISSING"
+    )
+    return Blocker(code, code, "RECORD_INTAKE", True, cause=cause_of(code))
+
+
 def _payment_blockers(invoice: Invoice | None) -> list[Blocker]:
     if invoice is None:
-        return [
-            Blocker(
-                "INVOICE_MISSING", "The order's invoice cannot be found.", "Escalate to development.", True
-            )
-        ]
+        return [Blocker("INVOICE_MISSING", "INVOICE_MISSING", "ESCALATE_TO_DEVELOPMENT", True)]
     last = invoice.last_attempt
-    pay = f"POST /invoices/{invoice.id}/payments"
     if last is None:
-        return [
-            Blocker(
-                "AWAITING_PAYMENT",
-                "The invoice is open and no payment was attempted.",
-                f"The patient pays the open invoice ({pay}).",
-                True,
-            )
-        ]
+        return [Blocker("AWAITING_PAYMENT", "AWAITING_PAYMENT", "PAY_INVOICE", True, invoice_id=invoice.id)]
     if last.outcome == "pending":
         return [
             Blocker(
                 "PAYMENT_IN_PROGRESS",
-                "A payment attempt has no recorded outcome yet.",
-                "Wait a few minutes; an interrupted attempt is retried under the same idempotency key.",
+                "PAYMENT_IN_PROGRESS",
+                "WAIT",
                 False,
+                gateway=last.gateway,
+                invoice_id=invoice.id,
             )
         ]
     return [
         Blocker(
             "PAYMENT_DECLINED",
-            f"The last payment was declined by {last.gateway}: {last.message}",
-            f"Ask the patient to pay the same open invoice again with a working saved card ({pay}); do not "
-            "request another refill — the refill order and invoice already exist.",
+            "PAYMENT_DECLINED",
+            "PAY_INVOICE",
             True,
+            detail=last.message,
+            gateway=last.gateway,
+            invoice_id=invoice.id,
         )
     ]
 
 
 def _review_blockers(order: Order) -> list[Blocker]:
-    oid = order.id
     match order.medical_review_status:
         case "blocked":
-            found = []
-            for reason in order.blocked_reasons or ("UNKNOWN",):
-                cause, fix = describe_cause(reason, order, then=RETRY_REVIEW)
-                found.append(Blocker(reason, f"Medical review submission was blocked: {cause}.", fix, True))
-            return found
+            return [
+                _caused(order, reason, "MEDICAL_REVIEW_BLOCKED", after_fix="RETRY_MEDICAL_REVIEW")
+                for reason in order.blocked_reasons or ("UNKNOWN",)
+            ]
         case "failed":
             return [
                 Blocker(
                     "MEDICAL_REVIEW_FAILED",
-                    f"Beluga refused or could not be reached: {order.medical_review_error}",
-                    "Fix the cause the error names, " + RETRY_REVIEW.format(order_id=oid),
+                    "MEDICAL_REVIEW_FAILED",
+                    "RETRY_MEDICAL_REVIEW",
                     True,
+                    detail=order.medical_review_error,
                 )
             ]
         case "submitted":
-            return [
-                Blocker(
-                    "AWAITING_PRESCRIPTION",
-                    "Submitted to Beluga; waiting for the prescription (RX_WRITTEN).",
-                    "Wait for Beluga; escalate to medical operations if it takes days.",
-                    False,
-                )
-            ]
-        case "concluded":
+            return [Blocker("AWAITING_PRESCRIPTION", "AWAITING_PRESCRIPTION", "WAIT", False)]
+        case "concluded" | "rx_written":
             return [
                 Blocker(
                     "CONSULT_CONCLUDED_WITHOUT_RX",
-                    f"The consult concluded ({order.consult_outcome}) "
-                    "without a prescription for this product.",
-                    "Ask medical operations to check the consult in Beluga.",
+                    "CONSULT_CONCLUDED_WITHOUT_RX",
+                    "CHECK_CONSULT",
                     True,
+                    detail=order.consult_outcome,
                 )
             ]
         case "canceled":
             return [
                 Blocker(
                     "CONSULT_CANCELED",
-                    "Beluga canceled the consult.",
-                    "Resubmit once the cause is known, " + RETRY_REVIEW.format(order_id=oid),
+                    "CONSULT_CANCELED",
+                    "START_NEW_CONSULT",
                     True,
+                    detail=order.consult_canceled_reason,
                 )
             ]
     return [
-        Blocker(
-            "MEDICAL_REVIEW_NOT_SUBMITTED",
-            "Paid and ready for the prescriber, but it was never submitted to Beluga.",
-            "Submit it: " + RETRY_REVIEW.format(order_id=oid),
-            True,
-        )
+        Blocker("MEDICAL_REVIEW_NOT_SUBMITTED", "MEDICAL_REVIEW_NOT_SUBMITTED", "RETRY_MEDICAL_REVIEW", True)
     ]
 
 
@@ -284,131 +312,125 @@ def _fulfillment_blockers(order: Order) -> list[Blocker]:
         return [
             Blocker(
                 "PHARMACY_SUBMISSION_FAILED",
-                f"The pharmacy submission failed: {order.pharmacy_error}",
-                "Check the pharmacy configuration and resubmit.",
+                "PHARMACY_SUBMISSION_FAILED",
+                "RESUBMIT_TO_PHARMACY",
                 True,
+                detail=order.pharmacy_error,
+                partner=order.fulfillment_partner,
             )
         ]
     if order.pharmacy_submitted:
         return [
             Blocker(
                 "AWAITING_PHARMACY_ACCEPTANCE",
-                "Sent to the pharmacy; waiting for it to accept.",
-                "Wait for the pharmacy; call it if it takes more than a day.",
+                "AWAITING_PHARMACY_ACCEPTANCE",
+                "WAIT",
                 False,
+                partner=order.fulfillment_partner,
             )
         ]
     if order.held_by:
-        found = []
-        for check in order.held_by:
-            cause, fix = describe_cause(check, order, then="and the fulfillment gate releases it by itself.")
-            found.append(Blocker(check, f"The fulfillment gate holds the order: {cause}.", fix, True))
-        return found
+        return [_caused(order, check, "FULFILLMENT_HELD", after_fix="WAIT") for check in order.held_by]
     if order.fulfillment_released:
         return [
             Blocker(
                 "AWAITING_PHARMACY_SUBMISSION",
-                f"Released to {order.fulfillment_partner}; the submission is not recorded yet.",
-                "Wait a minute; if it stays, check the pharmacy worker.",
+                "AWAITING_PHARMACY_SUBMISSION",
+                "CHECK_WORKER",
                 False,
+                partner=order.fulfillment_partner,
             )
         ]
-    return [
-        Blocker(
-            "FULFILLMENT_NOT_RELEASED",
-            "Cleared for the pharmacy but not yet released by the fulfillment gate.",
-            "Wait for the gate to run; if it stays, check the gate worker.",
-            False,
-        )
-    ]
+    return [Blocker("FULFILLMENT_NOT_RELEASED", "FULFILLMENT_NOT_RELEASED", "CHECK_WORKER", False)]
 
 
-def status_reasons(order: Order, invoice: Invoice | None) -> list[str]:
-    """The facts behind the status, in the order `order_status` weighs them."""
-    said: list[str] = []
+# The facts behind a status, in the order `order_status` weighs them.
+ReasonCode = Literal[
+    "CANCELED",
+    "REFUNDED",
+    "PHARMACY_REJECTED",
+    "INTAKE_REJECTED",
+    "CONSULT_REJECTED",
+    "DELIVERED",
+    "SHIPPED",
+    "NOT_PAID",
+    "PAID",
+    "PHARMACY_ACCEPTED",
+    "INTAKE",
+    "LAB",
+    "NO_PRESCRIPTION",
+    "PRESCRIPTION_WRITTEN",
+    "FULFILLMENT",
+]
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: ReasonCode
+    detail: str | None = None  # a free text the facts carry (a cancel reason), or a state word
+    at: datetime | None = None
+    step: str | None = None  # for LAB: requisition | results
+    done: bool | None = None
+    carrier: str | None = None
+    tracking: str | None = None
+
+
+def status_reasons(order: Order, invoice: Invoice | None) -> list[Reason]:
     if order.canceled_reason is not None:
-        return [f"The order was canceled: {order.canceled_reason}."]
+        return [Reason("CANCELED", order.canceled_reason)]
     if order.refunded:
-        return ["The order was refunded."]
+        return [Reason("REFUNDED")]
     if order.pharmacy_rejected_reason is not None:
-        return [f"The pharmacy rejected it: {order.pharmacy_rejected_reason}."]
+        return [Reason("PHARMACY_REJECTED", order.pharmacy_rejected_reason)]
     if order.intake_status == "rejected":
-        return ["The intake was rejected."]
+        return [Reason("INTAKE_REJECTED")]
     if order.consult_outcome == "rejected":
-        return ["The medical review rejected it."]
+        return [Reason("CONSULT_REJECTED")]
     if order.delivered:
-        return ["The pharmacy reported it delivered."]
+        return [Reason("DELIVERED")]
     if order.shipped:
-        return [f"The pharmacy reported it shipped ({order.carrier}, tracking {order.tracking})."]
+        return [Reason("SHIPPED", carrier=order.carrier, tracking=order.tracking)]
     if not order.paid:
         last = invoice.last_attempt if invoice else None
-        said.append("It is not paid" + (f": the last attempt {last.outcome}" if last else "") + ".")
-        return said
-    said.append(
-        f"It was paid on {order.charged_at:%Y-%m-%d %H:%M} UTC." if order.charged_at else "It is paid."
-    )
+        return [Reason("NOT_PAID", last.outcome if last else None)]
+    said = [Reason("PAID", at=order.charged_at)]
     if order.accepted or order.processing:
-        return [*said, "The pharmacy accepted it."]
+        return [*said, Reason("PHARMACY_ACCEPTED")]
     if order.requires_intake:
-        said.append(f"It needs intake, which is {order.intake_status}.")
+        said.append(Reason("INTAKE", order.intake_status, done=order.intake_status == "accepted"))
         if order.intake_status != "accepted":
             return said
     for step, done in (("requisition", order.lab_requisition), ("results", order.lab_results)):
         if needs_lab(order, step):
-            said.append(f"It needs a lab {step}, which is {'recorded' if done else 'missing'}.")
+            said.append(Reason("LAB", step=step, done=done))
             if not done:
                 return said
     if order.is_medication:
         if not order.rx_med_ids:
-            said.append(
-                f"It is a medication with no prescription yet (medical review: "
-                f"{order.medical_review_status.replace('_', ' ')})."
-            )
-            return said
-        said.append("Its prescription was written (RX_WRITTEN).")
-    said.append(
-        "Fulfillment: "
-        + (
-            "submitted to the pharmacy"
-            if order.pharmacy_submitted
-            else "released"
-            if order.fulfillment_released
-            else "held"
-            if order.held_by
-            else "not released yet"
-        )
-        + "."
+            return [*said, Reason("NO_PRESCRIPTION", order.medical_review_status)]
+        said.append(Reason("PRESCRIPTION_WRITTEN"))
+    fulfillment = (
+        "submitted"
+        if order.pharmacy_submitted
+        else "released"
+        if order.fulfillment_released
+        else "held"
+        if order.held_by
+        else "not_released"
     )
-    return said
+    return [*said, Reason("FULFILLMENT", fulfillment)]
 
 
 @dataclass(frozen=True)
 class Explanation:
     order_id: str
     order_number: str
-    status: str
-    summary: str
-    because: list[str]
+    status: OrderStatus
+    because: list[Reason]
     waiting_for: list[Blocker]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "order_number": self.order_number,
-            "status": self.status,
-            "summary": self.summary,
-            "because": self.because,
-            "waiting_for": [b.as_dict() for b in self.waiting_for],
-        }
 
 
 def explain(order: Order, invoice: Invoice | None) -> Explanation:
-    status = order_status(order)
     return Explanation(
-        order.id,
-        order.number,
-        status,
-        explain_status(status),
-        status_reasons(order, invoice),
-        blockers(order, invoice),
+        order.id, order.number, order_status(order), status_reasons(order, invoice), blockers(order, invoice)
     )

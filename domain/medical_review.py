@@ -46,14 +46,21 @@ _INTAKE_REASON = {
 _MASTER_PREFIX = "mr-"
 
 
-def master_id_for(order_id: str) -> str:
-    """One stable Beluga `masterId` per order's visit: every retry reuses it, so Beluga dedupes."""
-    return f"{_MASTER_PREFIX}{order_id}"
+def master_id_for(order_id: str, consult_number: int = 1) -> str:
+    """One stable Beluga `masterId` per consult of an order: every retry reuses it, so Beluga dedupes.
+
+    A new consult after a cancellation (`NewConsultStarted`) is a new visit at Beluga and so gets a
+    new id, `….2`, `….3`; the first keeps the bare form every earlier order was submitted under.
+    """
+    suffix = "" if consult_number == 1 else f".{consult_number}"
+    return f"{_MASTER_PREFIX}{order_id}{suffix}"
 
 
 def order_id_of_master(master_id: str) -> str | None:
     """The order a `masterId` we issued belongs to (None for one we never issued)."""
-    return master_id[len(_MASTER_PREFIX) :] if master_id.startswith(_MASTER_PREFIX) else None
+    if not master_id.startswith(_MASTER_PREFIX):
+        return None
+    return master_id[len(_MASTER_PREFIX) :].split(".", 1)[0]
 
 
 def needs_medical_review(order: Order) -> bool:

@@ -146,6 +146,15 @@ class ConsultCanceled(OrderFact):
     reason: str | None = None
 
 
+class NewConsultStarted(OrderFact):
+    """After Beluga canceled the consult, CS or ops opened a new one under a new `masterId`."""
+
+    TYPE = "NewConsultStarted"
+    master_id: str
+    consult_number: int
+    reason: str
+
+
 class FulfillmentHeld(OrderFact):
     TYPE = "FulfillmentHeld"
     failed_checks: tuple[str, ...]
@@ -233,7 +242,10 @@ class Order:
     lab_requisition: bool = False
     lab_results: bool = False
     master_id: str | None = None
-    medical_review_status: str = "not_submitted"  # submitted | blocked | failed | concluded | canceled
+    # not_submitted | submitted | blocked | failed | rx_written | concluded | canceled
+    medical_review_status: str = "not_submitted"
+    consult_number: int = 1  # a new consult after a cancellation gets the next number and masterId
+    consult_canceled_reason: str | None = None
     medical_review_attempts: int = 0
     blocked_reasons: tuple[str, ...] = ()
     medical_review_error: str | None = None
@@ -344,11 +356,26 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
             )
         case RxWritten():
             merged = tuple(dict.fromkeys((*state.rx_med_ids, *fact.med_ids)))
-            return _with(state, rx_med_ids=merged)
+            if state.medical_review_status in ("concluded", "canceled"):
+                return _with(state, rx_med_ids=merged)
+            return _with(state, rx_med_ids=merged, medical_review_status="rx_written")
         case ConsultConcluded():
             return _with(state, consult_outcome=fact.outcome, medical_review_status="concluded")
         case ConsultCanceled():
-            return _with(state, medical_review_status="canceled")
+            if state.master_id is not None and fact.master_id != state.master_id:
+                return state  # the cancellation of an earlier consult, not of the current one
+            return _with(state, medical_review_status="canceled", consult_canceled_reason=fact.reason)
+        case NewConsultStarted():
+            return _with(
+                state,
+                master_id=fact.master_id,
+                consult_number=fact.consult_number,
+                medical_review_status="not_submitted",
+                consult_outcome=None,
+                consult_canceled_reason=None,
+                blocked_reasons=(),
+                medical_review_error=None,
+            )
         case FulfillmentHeld():
             return _with(state, held_by=fact.failed_checks)
         case FulfillmentReleased():

@@ -76,24 +76,3 @@ def order_status(order: Order) -> OrderStatus:
     if order.is_medication and not rx_covers_request(order):
         return "AWAITING_SCRIPT"
     return "AWAITING_FULFILLMENT"
-
-
-_EXPLANATIONS: dict[str, str] = {
-    "CANCELED": "The order was canceled; nothing further will happen.",
-    "REFUNDED": "The order was refunded; nothing further will happen.",
-    "REJECTED": "The order was rejected (intake, medical review or pharmacy); nothing will ship.",
-    "PENDING_PAYMENT": "Waiting for payment: the invoice is open.",
-    "AWAITING_REQUIREMENTS": "Paid; waiting for the patient's intake to be completed and accepted.",
-    "AWAITING_REQUISITION": "Paid; waiting for the lab requisition.",
-    "AWAITING_RESULTS": "Paid; waiting for lab results.",
-    "AWAITING_SCRIPT": "Paid; waiting for the prescription (medical review by Beluga).",
-    "AWAITING_FULFILLMENT": "Cleared for the pharmacy; waiting for the pharmacy to accept the order.",
-    "PROCESSING": "The pharmacy accepted the order and is compounding it.",
-    "AWAITING_SHIPMENT": "Compounded and labelled; waiting for the carrier.",
-    "SHIPPED": "Shipped; waiting for delivery.",
-    "COMPLETED": "Delivered.",
-}
-
-
-def explain_status(status: str) -> str:
-    return _EXPLANATIONS[status]

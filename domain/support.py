@@ -12,7 +12,7 @@ Blocking causes, fixes and "explain" live in `domain.explain`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from domain.catalog import Product
@@ -21,7 +21,7 @@ from domain.invoices import Invoice
 from domain.orders import OpenedRefill, Order, OrderPlaced
 from domain.parties import Patient
 from domain.refills import Refill, eligibility_for_listing, refillable_products
-from domain.status import explain_status, order_status
+from domain.status import order_status
 
 CHARGED_BUT_NOT_UPDATED = "CHARGED_BUT_NOT_UPDATED"
 DUPLICATE_REFILL_AFTER_FAILED_PAYMENT = "DUPLICATE_REFILL_AFTER_FAILED_PAYMENT"
@@ -275,8 +275,7 @@ def history_view(
         "order_number": placed.number,
         "patient_id": placed.patient_id,
         "status": status,
-        "status_explanation": explain_status(status),
-        "waiting_for": [b.as_dict() for b in waiting],
+        "waiting_for": [asdict(b) for b in waiting],  # typed; the API puts it into words
         "source": placed.source,
         "source_context": placed.source_context,
         "kind_label": kind_label(placed),

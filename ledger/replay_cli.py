@@ -17,7 +17,9 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from adapters.eventstore import LedgerStore
+from api.explain_words import explanation_out
 from domain.errors import NotFound
+from domain.explain import explain
 from ledger.bootstrap import build_views, default_projections
 from ledger.cli import _settings, app
 from projections.cs_orders import CsOrdersProjection, cs_document
@@ -143,9 +145,7 @@ def state_cmd(
     if found is None:
         err.print("The order did not exist yet at that point.")
         raise typer.Exit(1)
-    from domain.explain import explain
-
-    said = explain(found.order, found.invoice).as_dict()
+    said = explanation_out(explain(found.order, found.invoice), "staff")
     said.update(
         version=found.version,
         latest_version=found.latest_version,
@@ -169,7 +169,7 @@ def explain_cmd(order: OrderArg, as_json: AsJson = False) -> None:
     t = _tools()
     try:
         order_id = t.order_id(order)
-        said = explain_order(t.store, t.organization_id, order_id)
+        said = explanation_out(explain_order(t.store, t.organization_id, order_id), "staff")
         doc = _cs_doc(t, order_id)
     except (NoSuchOrder, NotFound):
         raise _no_order(order) from None

@@ -6,7 +6,9 @@ computed when read, from `since` (when the status or the blocking cause last cha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -30,8 +32,7 @@ class StuckOrdersProjection(OrderRowProjection):
         ("status", "TEXT NOT NULL"),
         ("since", "TEXT NOT NULL"),
         ("blocker_code", "TEXT NOT NULL"),
-        ("reason", "TEXT NOT NULL"),
-        ("fix", "TEXT NOT NULL"),
+        ("blocker", "TEXT NOT NULL"),  # the typed blocker as JSON; the API puts it into words
         ("needs_action", "INTEGER NOT NULL"),
     )
     indexes = ("organization_id, since",)
@@ -81,8 +82,7 @@ class StuckOrdersProjection(OrderRowProjection):
             order_status(order),
             self._changed_at.get(order_id, last.meta.occurred_at.isoformat()),
             first.code,
-            first.reason,
-            first.fix,
+            json.dumps(asdict(first)),
             int(first.needs_action),
         )
 
@@ -99,13 +99,13 @@ def stuck_orders(
     """Open orders, oldest first, that waited at least `min_age_seconds` in their status and cause."""
     with db.transaction() as cur:
         cur.execute(
-            "SELECT order_id, number, patient_id, status, since, blocker_code, reason, fix, needs_action"
+            "SELECT order_id, number, patient_id, status, since, blocker_code, blocker, needs_action"
             " FROM stuck_orders WHERE organization_id = %s ORDER BY since LIMIT %s",
             (organization_id, limit * 5),
         )
         rows = cur.fetchall()
     found = []
-    for order_id, number, patient_id, status, since, code, reason, fix, action in rows:
+    for order_id, number, patient_id, status, since, code, blocker, action in rows:
         age = (now - datetime.fromisoformat(str(since))).total_seconds()
         if age < min_age_seconds or (only_action and not action):
             continue
@@ -118,8 +118,7 @@ def stuck_orders(
                 "since": since,
                 "age_seconds": round(age, 1),
                 "blocking_code": code,
-                "blocking_reason": reason,
-                "fix": fix,
+                "blocker": json.loads(blocker),
                 "needs_action": bool(action),
             }
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from adapters.eventstore import LedgerStore, stable_id
 from domain.catalog import Product
-from domain.explain import explain
+from domain.explain import Explanation, explain
 from domain.invoices import Invoice
 from domain.orders import Order
 from domain.parties import Organization, Patient
@@ -54,8 +54,8 @@ def complete_view(
     return {**history, "refill": refill, "escalations": [e.as_dict() for e in merged]}
 
 
-def explain_order(store: LedgerStore, organization_id: str, order_id: str) -> dict[str, Any]:
+def explain_order(store: LedgerStore, organization_id: str, order_id: str) -> Explanation:
     events = order_stream(store, organization_id, order_id)
     order: Order = fold_events("order", order_id, events)
     invoice = load(store, "invoice", order.placed.invoice_id)
-    return explain(order, invoice if isinstance(invoice, Invoice) else None).as_dict()
+    return explain(order, invoice if isinstance(invoice, Invoice) else None)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from adapters.eventlog import decode_fast
 from adapters.eventstore import decode_notification, encode_event
+from api.explain_words import blocker_words
 from domain.events import Actor, Fact, Meta, Recorded
 from domain.explain import blockers, explain
 from domain.invoices import Invoice, InvoiceIssued, PaymentAttempted, PaymentFailed, evolve_invoice
@@ -78,9 +79,15 @@ def test_blocked_review_after_payment_escalates_and_names_the_fix() -> None:
     assert codes(stuck, invoice()) == {"MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT"}
     said = explain(stuck, invoice())
     assert said.status == "AWAITING_SCRIPT"
-    assert said.waiting_for[0].code == "MED_ID_MISSING"
-    assert "PATCH /products/p1" in said.waiting_for[0].fix
-    assert "/orders/o1/medical-review/retry" in said.waiting_for[0].fix
+    first = said.waiting_for[0]
+    assert (first.code, first.cause, first.action) == (
+        "MED_ID_MISSING",
+        "MED_ID_MISSING",
+        "FIX_PRODUCT_AND_RETRY_REVIEW",
+    )
+    _, fix = blocker_words(first, "o1", "staff")
+    assert "PATCH /products/p1" in fix
+    assert "/orders/o1/medical-review/retry" in fix
 
 
 def test_release_without_prescription_escalates() -> None:
@@ -108,8 +115,11 @@ def test_declined_payment_says_pay_the_same_invoice() -> None:
         attempted, PaymentFailed(attempt=1, gateway="fake", decline_code="card_declined", message="No.")
     )
     (blocker,) = blockers(order(), declined)
-    assert blocker.code == "PAYMENT_DECLINED"
-    assert "do not request another refill" in blocker.fix
+    assert (blocker.code, blocker.action, blocker.detail) == ("PAYMENT_DECLINED", "PAY_INVOICE", "No.")
+    assert "do not request another refill" in blocker_words(blocker, "o1", "staff")[1]
+    reason, fix = blocker_words(blocker, "o1", "patient")
+    assert reason == "Your card was declined: No."
+    assert "no need to request another refill" in fix
 
 
 def test_fast_decode_equals_the_store_decoder() -> None:
