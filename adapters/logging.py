@@ -8,6 +8,7 @@ a processor drops any key on the deny-list as a second line of defence.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -39,9 +40,15 @@ def _drop_phi(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     return event_dict
 
 
+def _add_pid(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    event_dict.setdefault("pid", os.getpid())  # which of `ledger serve --processes N` said it
+    return event_dict
+
+
 def configure_logging(*, json_lines: bool, level: str = "INFO") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        _add_pid,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _drop_phi,

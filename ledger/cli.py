@@ -7,17 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from adapters.logging import configure_logging
-from api.app import create_app
 from api.auth import ROLES, issue_token
+from ledger import serving
 from ledger.bootstrap import build_runtime
 from ledger.demo import banner, ensure_demo
-from ledger.fulfillment import start_demo_vendors, start_policy_worker
+from ledger.fulfillment import start_demo_vendors
 from ledger.settings import Settings, SettingsError, load_settings
-from ledger.streams import SealerWorker
-from ledger.workers import start_projection_worker
 
 app = typer.Typer(
     help="Refill Ledger: an event-sourced order ledger for telehealth refills.",
@@ -39,31 +36,40 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     demo: Annotated[bool, typer.Option(help="Seed demo data into an empty store")] = True,
+    processes: Annotated[
+        int, typer.Option(min=1, help="API processes sharing the port (PostgreSQL; SQLite serves from one)")
+    ] = 1,
+    workers: Annotated[
+        bool | None,
+        typer.Option(help="Also run `ledger worker` (default: on SQLite always, on PostgreSQL when local)"),
+    ] = None,
 ) -> None:
-    """Run the API (and, on the embedded store, its workers) in this process."""
+    """Run the API; with its background workers on the embedded store or when LEDGER_ENV=local."""
     settings, generated = _settings()
     configure_logging(json_lines=settings.json_logs, level=settings.log_level)
+    if processes > 1 and not settings.is_postgres:
+        typer.echo("error: --processes needs PostgreSQL (DATABASE_URL); SQLite serves from one", err=True)
+        raise typer.Exit(2)
     if generated:
         typer.echo(
             f"Generated local values for {', '.join(generated)} (kept in {settings.var_dir}/).", err=True
         )
     settings, vendors = start_demo_vendors(settings, host, port)  # Beluga + pharmacy sandboxes (laptop)
-    runtime = build_runtime(settings)
-    if vendors is not None:
-        runtime.on_shutdown.append(vendors.stop)
-    store = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.store_env()['SQLITE_DBNAME']})"
-    typer.echo(f"Event store: {store}", err=True)
-    if demo:
-        data = ensure_demo(runtime, settings.organization_id, settings.var_dir)
-        if data is not None:
-            typer.echo(banner(runtime, data, f"http://{host}:{port}"))
-    if vendors is not None:
-        typer.echo(vendors.banner())
-    SealerWorker(runtime).start()  # seals new events into the hash chain, signing checkpoints
-    start_projection_worker(runtime)  # order status, CS view, stuck orders (ledger/workers.py)
-    if not settings.is_postgres:  # on PostgreSQL, `ledger worker` runs the policies as their own process
-        start_policy_worker(runtime)  # fulfillment gate, pharmacy submitter, medical-review auto-submit
-    uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning", access_log=False)
+    try:
+        runtime = build_runtime(settings)
+        store = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.store_env()['SQLITE_DBNAME']})"
+        typer.echo(f"Event store: {store}, {processes} API process(es)", err=True)
+        if demo:
+            data = ensure_demo(runtime, settings.organization_id, settings.var_dir)
+            if data is not None:
+                typer.echo(banner(runtime, data, f"http://{host}:{port}"))
+        if vendors is not None:
+            typer.echo(vendors.banner())
+        with_workers = workers if workers is not None else settings.env == "local"
+        serving.run(settings, runtime, host=host, port=port, processes=processes, workers=with_workers)
+    finally:
+        if vendors is not None:
+            vendors.stop()
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""`ledger worker`: the policy worker on its own (PostgreSQL deployments, and the crash test)."""
+"""`ledger worker`: the background workers in a process of their own (PostgreSQL deployments, failover,
+the crash test)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,34 @@ import typer
 from adapters.logging import configure_logging
 from ledger.bootstrap import build_runtime
 from ledger.cli import _settings, app
-from ledger.fulfillment import start_policy_worker
+from ledger.workers import KINDS, start_workers
 from service.policies import run_until_idle
 
 
 @app.command()
 def worker(
-    until_idle: Annotated[bool, typer.Option(help="Handle what is there, then exit")] = False,
-    poll: Annotated[float, typer.Option(help="Seconds between polls when idle")] = 0.5,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Worker kinds to run (repeatable): {', '.join(KINDS)}; default: all"),
+    ] = None,
+    until_idle: Annotated[bool, typer.Option(help="Handle the policies' backlog, then exit")] = False,
 ) -> None:
-    """Run the fulfillment gate, pharmacy submitter, medical-review auto-submit and webhook re-apply."""
+    """Run the background workers: policies (gate, pharmacy submitter, medical-review auto-submit,
+    webhook re-apply), projections, the sealer and, with NATS_URL, the relay. Run two for failover:
+    each kind is active in one process at a time (advisory locks), woken by LISTEN/NOTIFY."""
     settings, _ = _settings()
     configure_logging(json_lines=settings.json_logs, level=settings.log_level)
+    kinds = tuple(kind or KINDS)
+    if unknown := sorted(set(kinds) - set(KINDS)):
+        typer.echo(f"error: unknown worker kind {', '.join(unknown)}; one of {', '.join(KINDS)}", err=True)
+        raise typer.Exit(2)
     runtime = build_runtime(settings)
     try:
         if until_idle:
             handled = run_until_idle(runtime.extras["policies"])
             typer.echo(f"handled {handled} notifications", err=True)
             return
-        start_policy_worker(runtime, poll_seconds=poll)
+        start_workers(runtime, kinds, nats_url=settings.nats_url)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())

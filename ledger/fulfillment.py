@@ -9,11 +9,12 @@ from adapters.pharmacy import BELMAR, DISPENSEPRO, PharmacyClient, pharmacy_clie
 from adapters.sandbox.beluga_server import create_beluga_sandbox
 from adapters.sandbox.pharmacy_server import create_pharmacy_sandbox
 from adapters.sandbox.runner import RunningServer, serve_in_thread
+from adapters.singleton import SingletonLoop
 from api import webhooks
 from api.runtime import Runtime
 from ledger.settings import Settings
 from service.medical_review import VisitSubmitter
-from service.policies import Policies, PolicyWorker
+from service.policies import Policies, run_policies_once
 
 
 def build_beluga(settings: Settings) -> BelugaClient | None:
@@ -48,10 +49,17 @@ def wire_fulfillment(
     runtime.extras.setdefault("openapi_paths", {}).update(webhooks.OPENAPI_PATHS)
 
 
-def start_policy_worker(runtime: Runtime, poll_seconds: float = 0.5) -> PolicyWorker:
-    """Run the gate, the pharmacy submitter, medical-review auto-submit and webhook re-apply here."""
-    worker = PolicyWorker(runtime.extras["policies"], poll_seconds=poll_seconds)
-    worker.start()
+def start_policy_worker(runtime: Runtime, poll_seconds: float = 0.5) -> SingletonLoop:
+    """Run the gate, the pharmacy submitter, medical-review auto-submit and webhook re-apply here: the
+    one active policy worker across processes (advisory lock), woken by LISTEN/NOTIFY on PostgreSQL."""
+    policies: Policies = runtime.extras["policies"]
+    worker = SingletonLoop(
+        "policies",
+        runtime.deps.store,
+        lambda: run_policies_once(policies),
+        poll=poll_seconds,
+        wake_on=runtime.deps.after_commit,
+    ).start()
     # Shutdown hooks run in reverse: appended last, the worker stops before the store it reads closes.
     runtime.on_shutdown.append(worker.stop)
     return worker
@@ -76,8 +84,8 @@ class DemoVendors:
                 "    write the prescription: curl -s -X POST "
                 f"{self.beluga.url}/_sandbox/visits/{master_hint}/rx-written",
                 f"  Pharmacy: {self.pharmacy.url}   orders: curl -s {self.pharmacy.url}/_sandbox/orders",
-                f"    move an order on: curl -s -X POST {self.pharmacy.url}/_sandbox/orders/<orderId>/status/"
-                "accepted   (then shipped, delivered)",
+                f"    move an order on: curl -s -X POST {self.pharmacy.url}/_sandbox/orders/"
+                "<ledger order id>/status/accepted   (then shipped, delivered)",
                 "  A paid refill is sent to Beluga by itself once its intake is accepted "
                 '(POST /orders/<id>/intake {"status": "accepted"});',
                 "  a blocked one says why under medical_review.blocked_reasons: fix the product "
@@ -87,9 +95,9 @@ class DemoVendors:
 
 
 def start_demo_vendors(settings: Settings, host: str, port: int) -> tuple[Settings, DemoVendors | None]:
-    """On the embedded store with no vendor configured (a newcomer's laptop), start both sandboxes
-    and point the settings at them; anywhere else, change nothing."""
-    if settings.env != "local" or settings.is_postgres or settings.beluga_url or settings.pharmacy_url:
+    """Locally (`LEDGER_ENV=local`, either store) with no vendor configured — a newcomer's laptop —
+    start both sandboxes and point the settings at them; anywhere else, change nothing."""
+    if settings.env != "local" or settings.beluga_url or settings.pharmacy_url:
         return settings, None
     own = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     beluga_key, pharmacy_key = "local-beluga-key", "local-pharmacy-key"

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     log_json: bool | None = Field(None, alias="LEDGER_LOG_JSON")
     log_level: str = Field("INFO", alias="LEDGER_LOG_LEVEL")
     db_pool_size: int = Field(10, alias="LEDGER_DB_POOL_SIZE")
+    # Threads Starlette runs the (synchronous) endpoints in, per API process: sized against the pool.
+    api_threads: int = Field(40, alias="LEDGER_API_THREADS", ge=1)
     # Ed25519 seed (32 bytes, base64) signing chain checkpoints and export manifests; locally generated.
     signing_key: str | None = Field(None, alias="LEDGER_SIGNING_KEY")
     export_dir: Path | None = Field(None, alias="LEDGER_EXPORT_DIR")  # default: <var>/exports

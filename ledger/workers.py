@@ -1,9 +1,34 @@
-"""Background workers `ledger serve` runs in-process: the projection worker."""
+"""The background workers, by kind: what `ledger worker` runs in its own process (PostgreSQL) and what
+`ledger serve` runs beside the API on the embedded store.
+
+- `policies`: webhook re-apply, medical-review auto-submit, fulfillment gate, pharmacy submitter;
+- `projections`: order index, order status, CS view, stuck orders (one advisory lock per projection);
+- `sealer`: the hash chain and its signed checkpoints;
+- `relay`: the event log to NATS JetStream (only with `NATS_URL`).
+
+Each sleeps on LISTEN/NOTIFY on PostgreSQL (`adapters.singleton`), so any number of worker processes can
+run for failover: the stand-bys take over within a second of the active one dying.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from adapters.chain import Signer
+from adapters.nats_relay import NatsRelay, RelayConfig
+from adapters.singleton import SingletonLoop
 from api.runtime import Runtime
+from ledger.fulfillment import start_policy_worker
+from projections.sealer import seal
 from projections.worker import ProjectionWorker
+
+KINDS = ("policies", "projections", "sealer", "relay")
+
+
+class Stoppable(Protocol):
+    def stop(self, timeout: float = ...) -> None: ...
 
 
 def start_projection_worker(runtime: Runtime, *, poll_interval: float = 0.5) -> ProjectionWorker:
@@ -14,3 +39,60 @@ def start_projection_worker(runtime: Runtime, *, poll_interval: float = 0.5) -> 
     runtime.extras["projection_worker"] = worker
     runtime.on_shutdown.insert(0, worker.stop)  # before the views and the store close
     return worker
+
+
+def start_sealer(runtime: Runtime, *, poll: float = 1.0) -> SingletonLoop:
+    """Seal new events into the hash chain as they commit, signing checkpoints."""
+    signer: Signer = runtime.extras["signer"]
+    store, views = runtime.deps.store, runtime.views
+    loop = SingletonLoop(
+        "sealer", store, lambda: seal(store, views, signer), poll=poll, wake_on=runtime.deps.after_commit
+    ).start()
+    runtime.on_shutdown.append(loop.stop)  # shutdown hooks run in reverse: stops before the views close
+    return loop
+
+
+def start_relay(runtime: Runtime, nats_url: str, config: RelayConfig | None = None) -> SingletonLoop:
+    """Publish the log to NATS JetStream from its tracked position, connecting on first use."""
+    relay = NatsRelay(runtime.deps.store, runtime.views, config or RelayConfig(url=nats_url))
+    events = asyncio.new_event_loop()  # used only by the loop's own thread
+    connected = False
+
+    def step() -> int:
+        nonlocal connected
+        if not connected:
+            events.run_until_complete(relay.connect())
+            connected = True
+        try:
+            return events.run_until_complete(relay.catch_up())
+        except Exception:
+            connected = False  # reconnect next time; the tracked position says where to resume
+            events.run_until_complete(relay.close())
+            raise
+
+    def close() -> None:
+        events.run_until_complete(relay.close())
+        events.close()
+
+    loop = SingletonLoop("relay", runtime.deps.store, step, on_stop=close).start()
+    runtime.on_shutdown.append(loop.stop)
+    return loop
+
+
+def start_workers(
+    runtime: Runtime, kinds: Iterable[str], *, nats_url: str | None = None
+) -> list[Callable[[], None]]:
+    """Start the named kinds in this process; returns their stop functions (also on runtime.on_shutdown)."""
+    started: list[Stoppable] = []
+    for kind in kinds:
+        if kind == "policies":
+            started.append(start_policy_worker(runtime))
+        elif kind == "projections":
+            started.append(start_projection_worker(runtime))
+        elif kind == "sealer":
+            started.append(start_sealer(runtime))
+        elif kind == "relay" and nats_url:
+            started.append(start_relay(runtime, nats_url))
+        elif kind != "relay":
+            raise ValueError(f"unknown worker kind {kind!r}; one of {', '.join(KINDS)}")
+    return [w.stop for w in started]

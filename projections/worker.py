@@ -12,7 +12,6 @@ worker killed mid-page leaves the view exactly at the last committed page.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import threading
 import time
@@ -24,6 +23,7 @@ from typing import Any
 import psycopg
 import structlog
 
+from adapters import singleton
 from adapters.eventlog import first_after, is_postgres, listener, pg_conninfo, wait_for_notify
 from adapters.eventstore import LedgerStore
 from projections.db import ViewDatabase
@@ -34,9 +34,7 @@ log = structlog.get_logger(__name__)
 
 def advisory_key(name: str) -> int:
     """A stable signed 64-bit key for pg_advisory_lock, derived from the projection's name."""
-    return int.from_bytes(
-        hashlib.blake2b(f"projection:{name}".encode(), digest_size=8).digest(), "big", signed=True
-    )
+    return singleton.advisory_key("projection", name)
 
 
 @dataclass(frozen=True)
