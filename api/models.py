@@ -99,15 +99,21 @@ class ProductIn(Strict):
     lab: LabIn | None = None
 
 
+_MERGE = (
+    "A JSON merge patch (RFC 7396) of this mapping: keys given replace the current ones, a key set to "
+    "null is cleared, keys left out keep their value. The whole mapping set to null removes it."
+)
+
+
 class ProductPatch(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     price_cents: Cents | None = None
     active: bool | None = None
     requires_intake: bool | None = None
-    medical_review: MedicalReviewIn | None = None
-    pharmacy: PharmacyIn | None = None
-    lab: LabIn | None = None
+    medical_review: Annotated[MedicalReviewIn | None, Field(description=_MERGE)] = None
+    pharmacy: Annotated[PharmacyIn | None, Field(description=_MERGE)] = None
+    lab: Annotated[LabIn | None, Field(description=_MERGE)] = None
 
 
 class ProductOut(BaseModel):

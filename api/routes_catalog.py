@@ -97,12 +97,11 @@ def patch_product(call: Call) -> Reply:
             if getattr(b, name) is None:
                 raise InvalidCommand(f"{name} cannot be null.", field=name)
             changes[name] = getattr(b, name)
-    if "medical_review" in given:
-        changes["medical_review"] = _review(b.medical_review)
-    if "pharmacy" in given:
-        changes["pharmacy"] = _pharmacy(b.pharmacy)
-    if "lab" in given:
-        changes["lab"] = _lab(b.lab)
+    for name in ("medical_review", "pharmacy", "lab"):
+        if name in given:
+            nested = getattr(b, name)
+            # A merge patch: only the keys the caller wrote, so an omitted key keeps its value.
+            changes[name] = None if nested is None else nested.model_dump(include=nested.model_fields_set)
     product = catalog.change_product(call.runtime.deps, call.ctx(), call.path("product_id"), changes)
     return Reply(200, product_out(product))
 

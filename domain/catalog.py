@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -124,6 +125,29 @@ def evolve_product(state: Product | None, fact: Fact, aggregate_id: str) -> Prod
 
 
 _UNSET = object()
+
+
+MappingT = TypeVar("MappingT", MedicalReviewMapping, PharmacyMapping, LabRequirement)
+
+
+def merge_mapping(
+    kind: type[MappingT], current: MappingT | None, patch: Mapping[str, Any] | None
+) -> MappingT | None:
+    """JSON merge patch (RFC 7396) of one nested mapping.
+
+    `None` removes the mapping; otherwise the keys given replace the current ones (an explicit
+    null clears that key) and every key not given is kept — setting `med_id` never drops the
+    `visit_type` beside it. A mapping left with nothing in it is no mapping.
+    """
+    if patch is None:
+        return None
+    merged = {**(current.model_dump() if current is not None else {}), **patch}
+    if "steps" in merged and merged["steps"] is not None:
+        merged["steps"] = tuple(merged["steps"])
+    merged = {k: v for k, v in merged.items() if v is not None}
+    if kind is not LabRequirement and not merged:
+        return None
+    return kind(**merged)
 
 
 def change_product(

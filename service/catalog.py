@@ -88,10 +88,25 @@ def add_product(
     return get_product(deps, ctx, str(pid))
 
 
+MAPPINGS: dict[str, type[MedicalReviewMapping | PharmacyMapping | LabRequirement]] = {
+    "medical_review": MedicalReviewMapping,
+    "pharmacy": PharmacyMapping,
+    "lab": LabRequirement,
+}
+
+
 def change_product(deps: Deps, ctx: Context, product_id: str, changes: dict[str, Any]) -> Product:
+    """Apply a catalog edit; nested mappings arrive as merge patches (dicts, or None to remove)."""
+
     def attempt() -> Product:
         loaded = load_owned(deps.store, ctx, "product", product_id)
-        facts = catalog.change_product(loaded.state, **changes)
+        merged = {
+            name: catalog.merge_mapping(MAPPINGS[name], getattr(loaded.state, name), patch)
+            if name in MAPPINGS
+            else patch
+            for name, patch in changes.items()
+        }
+        facts = catalog.change_product(loaded.state, **merged)
         batch = deps.batch(ctx)
         batch.extend(loaded, *facts)
         deps.commit(batch)
