@@ -97,4 +97,21 @@ def retry_medical_review(call: Call) -> Reply:
     return _view(call, medical_review.retry(call.runtime.deps, call.ctx(), call.path("order_id"), beluga))
 
 
-routes = [record_intake, record_requisition, record_results, retry_medical_review]
+@endpoint(
+    "POST",
+    "/orders/{order_id}/medical-review/new-consult",
+    summary="After Beluga canceled the consult, open a new one (new masterId) and submit it",
+    roles=("ops", "cs", "staff"),
+    tag="medical",
+    body=m.ReasonIn,
+    responses={200: m.OrderOut, **ERRORS},
+)
+def new_consult(call: Call) -> Reply:
+    beluga = call.runtime.extras.get("beluga")
+    order = medical_review.start_new_consult(
+        call.runtime.deps, call.ctx(), call.path("order_id"), call.body.reason, beluga
+    )
+    return _view(call, order)
+
+
+routes = [record_intake, record_requisition, record_results, retry_medical_review, new_consult]

@@ -36,6 +36,7 @@ BLOCKING_CODES: tuple[str, ...] = (
 REFILL_TRIGGER = "patient_refill_payment_succeeded"
 ORDER_TRIGGER = "order_payment_succeeded"
 RETRY_TRIGGER = "ops_retry"
+NEW_CONSULT_TRIGGER = "new_consult_after_cancel"
 
 _INTAKE_REASON = {
     "missing": INTAKE_MISSING,

@@ -23,6 +23,7 @@ from domain.orders import (
     MedicalReviewBlocked,
     MedicalReviewFailed,
     MedicalReviewSubmitted,
+    NewConsultStarted,
     Order,
 )
 from domain.parties import Patient
@@ -165,12 +166,51 @@ def retry(deps: Deps, ctx: Context, order_id: str, beluga: VisitSubmitter | None
         raise Conflict("The order is closed.", reasons=("ORDER_CLOSED",))
     if not order.paid:
         raise Conflict("The order is not paid yet.", reasons=("NOT_PAID",))
+    if order.medical_review_status == "canceled":
+        raise Conflict(
+            "Beluga canceled this consult; its masterId cannot be sent again. Start a new consult or "
+            "refund the order.",
+            reasons=("CONSULT_CANCELED",),
+        )
     if order.medical_review_status not in RETRYABLE:
         raise Conflict(
             f"The medical review is already {order.medical_review_status}.",
             reasons=("MEDICAL_REVIEW_NOT_RETRYABLE",),
         )
     return submit(deps, ctx, order_id, beluga, trigger=mr.RETRY_TRIGGER)
+
+
+def start_new_consult(
+    deps: Deps, ctx: Context, order_id: str, reason: str, beluga: VisitSubmitter | None
+) -> Order:
+    """After Beluga canceled the consult: a new visit under the next masterId, with the reason why.
+
+    The cancelled consult's masterId is spent at Beluga (re-sending it returns the cancelled visit),
+    so the way forward is a new consult, recorded with who asked and why, then submitted as usual.
+    """
+
+    def open_consult() -> None:
+        loaded = load_owned(deps.store, ctx, "order", order_id)
+        order: Order = loaded.state
+        if order_status(order) in ("CANCELED", "REFUNDED", "REJECTED"):
+            raise Conflict("The order is closed.", reasons=("ORDER_CLOSED",))
+        if order.medical_review_status != "canceled":
+            raise Conflict(
+                "A new consult is only for an order whose consult Beluga canceled.",
+                reasons=("CONSULT_NOT_CANCELED",),
+            )
+        number = order.consult_number + 1
+        batch = deps.batch(ctx)
+        batch.extend(
+            loaded,
+            NewConsultStarted(
+                master_id=mr.master_id_for(order.id, number), consult_number=number, reason=reason
+            ),
+        )
+        deps.commit(batch)
+
+    retry_on_conflict(open_consult)
+    return submit(deps, ctx, order_id, beluga, trigger=mr.NEW_CONSULT_TRIGGER)
 
 
 def record_intake(deps: Deps, ctx: Context, order_id: str, status: str, note: str | None) -> Order:
