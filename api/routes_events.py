@@ -112,12 +112,25 @@ def _resume_from(request: Request) -> int:
     return after
 
 
+def accepts_event_stream(accept: str) -> bool:
+    """Does the Accept header admit text/event-stream (no header, `*/*` and `text/*` do)?"""
+    if not accept.strip():
+        return True
+    for item in accept.split(","):
+        media, _, params = item.strip().partition(";")
+        refused = "q=0" in params.replace(" ", "") and "q=0." not in params.replace(" ", "")
+        if media.strip().lower() in ("text/event-stream", "text/*", "*/*") and not refused:
+            return True
+    return False
+
+
 async def stream_events(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     principal = authenticate(runtime.token_secret, request.headers.get("authorization"))
     require(principal, ROLES)
-    if "text/event-stream" not in request.headers.get("accept", ""):
-        # An endless stream only for clients that asked for one (EventSource always does).
+    if not accepts_event_stream(request.headers.get("accept", "")):
+        # A client that asked only for something else (JSON) is told so rather than left hanging;
+        # curl and httpx send `*/*`, which an event stream satisfies.
         raise ApiError(
             406,
             "Not Acceptable",
@@ -193,7 +206,7 @@ STREAM_OPENAPI: dict[str, Any] = {
                     for code, text in (
                         (401, "Missing, malformed or expired token"),
                         (403, "Role not allowed"),
-                        (406, "The client did not accept text/event-stream"),
+                        (406, "The Accept header excludes text/event-stream (*/* is served)"),
                         (422, "Invalid position or event types"),
                     )
                 },

@@ -39,6 +39,9 @@ class Fact(BaseModel):
     TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
     AGGREGATE: ClassVar[str]
+    # The ledger's own bookkeeping (an idempotency key claimed), not news about an order: kept in the
+    # log and in exports, left out of the subscriber feed unless asked for by type.
+    BOOKKEEPING: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -51,6 +54,13 @@ class Fact(BaseModel):
 
 
 _REGISTRY: dict[str, type[Fact]] = {}
+
+
+def is_bookkeeping(event_type: str) -> bool:
+    found = _REGISTRY.get(event_type)
+    return found is not None and found.BOOKKEEPING
+
+
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 

@@ -11,6 +11,7 @@ from domain.events import Fact
 class IdempotencyKeyClaimed(Fact):
     TYPE = "IdempotencyKeyClaimed"
     AGGREGATE = "idempotency_key"
+    BOOKKEEPING = True
     scope: str
     fingerprint: str
     resource_type: str

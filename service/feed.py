@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adapters.eventstore import LedgerStore, decode_notification
-from domain.events import Recorded, UnknownEventType, all_event_types
+from domain.events import Recorded, UnknownEventType, all_event_types, is_bookkeeping
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,11 @@ def feed_page(
     store: LedgerStore, organization_id: str, after: int, limit: int, types: Sequence[str] = ()
 ) -> FeedPage:
     batch = store.notifications(after, limit, list(types))
+    # Bookkeeping facts stay out unless the subscriber named them; positions still advance past them.
+    wanted = [n for n in batch if types or not is_bookkeeping(n.topic)]
     events = [
         (n.id, decoded)
-        for n in batch
+        for n in wanted
         if (decoded := decode_notification(n)).meta.organization_id == organization_id
     ]
     return FeedPage(events, batch[-1].id if batch else after, len(batch))

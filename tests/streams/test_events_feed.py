@@ -46,7 +46,11 @@ def test_feed_pages_in_order_and_shows_only_the_callers_organization(sqlite_ledg
             break
         after = page["next_after"]
     store = sqlite_ledger.runtime.deps.store
-    mine = [n.id for n in store.iter_notifications() if str(n.originator_id) != foreign.id]
+    mine = [
+        n.id
+        for n in store.iter_notifications()
+        if str(n.originator_id) != foreign.id and n.topic != "IdempotencyKeyClaimed"
+    ]
     assert [e["position"] for e in seen] == mine
     assert all(set(e) == FIELDS and e["organization_id"] == ORG for e in seen)
     assert foreign.id not in {e["aggregate_id"] for e in seen}
@@ -70,6 +74,28 @@ def test_feed_filters_by_type_and_checks_roles_and_input(sqlite_ledger: Ledger) 
     r = sqlite_ledger.call("GET", "/events?types=Bogus", "service")
     assert r.status_code == 422
     assert r.json()["reasons"] == ["UNKNOWN_EVENT_TYPE"]
+
+
+def test_bookkeeping_stays_out_of_the_feed_unless_asked_for_by_type(sqlite_ledger: Ledger) -> None:
+    product, patient = sqlite_ledger.product(), sqlite_ledger.patient()
+    order = sqlite_ledger.paid_order(patient, [(product["id"], 1)])
+    r = sqlite_ledger.call(
+        "POST",
+        f"/orders/{order['id']}/refills",
+        "patient",
+        patient["id"],
+        headers={"Idempotency-Key": "feed-1"},
+        json={"product_id": product["id"], "payment_method_id": patient["cards"][0]},
+    )
+    assert r.status_code == 201, r.text
+    store = sqlite_ledger.runtime.deps.store
+    claimed = [n.id for n in store.iter_notifications(topics=["IdempotencyKeyClaimed"])]
+    assert claimed, "the refill's key is claimed in the log"
+    everything = sqlite_ledger.call("GET", "/events?limit=1000", "service").json()
+    assert "IdempotencyKeyClaimed" not in {e["type"] for e in everything["events"]}
+    assert everything["next_after"] == store.last_position()
+    asked = sqlite_ledger.call("GET", "/events?types=IdempotencyKeyClaimed", "service").json()
+    assert [e["position"] for e in asked["events"]] == claimed
 
 
 def test_the_openapi_document_describes_the_feed_the_stream_and_exports(sqlite_ledger: Ledger) -> None:

@@ -132,3 +132,9 @@ def test_sse_needs_a_service_or_ops_token_and_a_valid_position(tmp_path: Path) -
         r = client.get("/events/stream", headers={**asks, "Accept": "application/json"})
         assert r.status_code == 406
         assert r.json()["reasons"] == ["ACCEPT_EVENT_STREAM"]
+        # curl and httpx send */* by default: they get the stream.
+        auth = {"Authorization": f"Bearer {ops}"}
+        for accept in ("*/*", "text/*", "application/json, */*;q=0.8"):
+            with client.stream("GET", "/events/stream", headers={**auth, "Accept": accept}) as live:
+                assert live.status_code == 200, accept
+                assert live.headers["content-type"].startswith("text/event-stream")
