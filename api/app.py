@@ -23,6 +23,7 @@ from api import (
     routes_events,
     routes_medical,
     routes_orders,
+    routes_search,
     routes_support,
     webhooks,
 )
@@ -130,6 +131,7 @@ def create_app(
         *routes_compliance.routes,
         *routes_medical.routes,
         *webhooks.routes,
+        *routes_search.routes,
         *routes_support.routes,
         *(extra_routes or []),
     ]

@@ -27,6 +27,7 @@ from replay.state import state_at
 from replay.support_view import complete_view
 from replay.timeline import timeline
 from service.audit import record_history_read
+from service.search import resolve_order
 
 ERRORS: dict[int, type[Problem]] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
 
@@ -251,13 +252,15 @@ def _fold_order(call: Call, order_id: str) -> Any:
 @endpoint(
     "GET",
     "/cs/orders/{order_id}",
-    summary="The CS view of one order, with escalations",
-    roles=("cs", "ops"),
+    summary="The CS view of one order (by id or number), with escalations",
+    roles=("cs", "ops", "staff"),
     tag="support",
     responses={200: CsViewOut, **ERRORS},
 )
 def get_cs_view(call: Call) -> Reply:
-    return Reply(200, CsViewOut.model_validate(cs_view(call, call.path("order_id"))))
+    rt = call.runtime
+    order_id = resolve_order(rt.deps, rt.views, rt.projections, call.ctx(), call.path("order_id"))
+    return Reply(200, CsViewOut.model_validate(cs_view(call, order_id)))
 
 
 @endpoint(

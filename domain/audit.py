@@ -1,7 +1,8 @@
 """Audit: who exported or read which records, when and why — themselves events in the ledger.
 
 A compliance export is an aggregate (requested, then completed or failed). A CS read of an order's
-history is one `OrderHistoryRead` fact in its own small aggregate, so reads never contend.
+history is one `OrderHistoryRead` fact (a search, one `OrdersSearched`) in its own small aggregate, so
+reads never contend.
 """
 
 from __future__ import annotations
@@ -51,6 +52,18 @@ class OrderHistoryRead(Fact):
     read_by: str
     purpose: str
     read_at: datetime
+
+
+class OrdersSearched(Fact):
+    """A CS search: what was typed is personal information, so who searched for it is on record."""
+
+    TYPE = "OrdersSearched"
+    AGGREGATE = "record_access"
+    query: str
+    searched_by: str
+    purpose: str
+    order_ids: tuple[str, ...]  # what the search showed (first page)
+    searched_at: datetime
 
 
 ExportStatus = Literal["running", "completed", "failed"]
@@ -131,8 +144,11 @@ def evolve_export(state: ComplianceExport | None, fact: Fact, aggregate_id: str)
     return state
 
 
-def evolve_access(state: OrderHistoryRead | None, fact: Fact, aggregate_id: str) -> OrderHistoryRead:
-    assert isinstance(fact, OrderHistoryRead)
+Access = OrderHistoryRead | OrdersSearched
+
+
+def evolve_access(state: Access | None, fact: Fact, aggregate_id: str) -> Access:
+    assert isinstance(fact, OrderHistoryRead | OrdersSearched)
     return fact
 
 

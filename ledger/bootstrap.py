@@ -16,6 +16,7 @@ from ledger.settings import Settings
 from ledger.streams import wire_streams
 from projections.db import PostgresViews, SqliteViews, ViewDatabase
 from projections.order_index import OrderIndex
+from projections.order_search import OrderSearch, PatientIndex
 from projections.runner import Projection, ensure_schema
 from projections.support import support_projections
 from service.catalog import configure_organization
@@ -52,7 +53,8 @@ def build_views(settings: Settings) -> ViewDatabase:
 def default_projections(store: LedgerStore | None = None) -> list[Projection]:
     if store is None:
         return [OrderIndex()]
-    return [OrderIndex(), *support_projections(store)]  # order status, CS view, stuck orders
+    # order status, CS view, stuck orders; then what CS search reads
+    return [OrderIndex(), *support_projections(store), PatientIndex(), OrderSearch()]
 
 
 def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from domain.audit import (
     ComplianceExportCompleted,
     ComplianceExportFailed,
     OrderHistoryRead,
+    OrdersSearched,
     finish_export,
     request_export,
 )
@@ -35,6 +36,24 @@ def record_history_read(deps: Deps, ctx: Context, order_id: str, purpose: str | 
             read_by=ctx.actor.label(),
             purpose=(purpose or "").strip() or DEFAULT_PURPOSE,
             read_at=batch.now,
+        ),
+    )
+    deps.commit(batch)
+    return str(access_id)
+
+
+def record_search(deps: Deps, ctx: Context, query: str, order_ids: Sequence[str], purpose: str | None) -> str:
+    """Append an `OrdersSearched`: who looked for what (an e-mail or a name is personal) and what they saw."""
+    access_id = deps.new_uuid()
+    batch = deps.batch(ctx)
+    batch.start(
+        access_id,
+        OrdersSearched(
+            query=query,
+            searched_by=ctx.actor.label(),
+            purpose=(purpose or "").strip() or DEFAULT_PURPOSE,
+            order_ids=tuple(order_ids),
+            searched_at=batch.now,
         ),
     )
     deps.commit(batch)
