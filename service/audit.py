@@ -19,45 +19,50 @@ from domain.audit import (
     finish_export,
     request_export,
 )
+from domain.events import Fact
 from service.deps import Deps, retry_on_conflict
 from service.unit import Context, load_owned
 
 DEFAULT_PURPOSE = "unspecified"
 
 
-def record_history_read(deps: Deps, ctx: Context, order_id: str, purpose: str | None) -> str:
-    """Append an `OrderHistoryRead` (who: the actor, what: the order, when: now, why: purpose)."""
+def _record_access(deps: Deps, ctx: Context, fact: Callable[[datetime], Fact]) -> str:
+    """Append one access fact in its own small aggregate (reads never contend); returns its id."""
     access_id = deps.new_uuid()
     batch = deps.batch(ctx)
-    batch.start(
-        access_id,
-        OrderHistoryRead(
-            order_id=order_id,
-            read_by=ctx.actor.label(),
-            purpose=(purpose or "").strip() or DEFAULT_PURPOSE,
-            read_at=batch.now,
-        ),
-    )
+    batch.start(access_id, fact(batch.now))
     deps.commit(batch)
     return str(access_id)
+
+
+def _purpose(purpose: str | None) -> str:
+    return (purpose or "").strip() or DEFAULT_PURPOSE
+
+
+def record_history_read(deps: Deps, ctx: Context, order_id: str, purpose: str | None) -> str:
+    """Append an `OrderHistoryRead` (who: the actor, what: the order, when: now, why: purpose)."""
+    return _record_access(
+        deps,
+        ctx,
+        lambda now: OrderHistoryRead(
+            order_id=order_id, read_by=ctx.actor.label(), purpose=_purpose(purpose), read_at=now
+        ),
+    )
 
 
 def record_search(deps: Deps, ctx: Context, query: str, order_ids: Sequence[str], purpose: str | None) -> str:
     """Append an `OrdersSearched`: who looked for what (an e-mail or a name is personal) and what they saw."""
-    access_id = deps.new_uuid()
-    batch = deps.batch(ctx)
-    batch.start(
-        access_id,
-        OrdersSearched(
+    return _record_access(
+        deps,
+        ctx,
+        lambda now: OrdersSearched(
             query=query,
             searched_by=ctx.actor.label(),
-            purpose=(purpose or "").strip() or DEFAULT_PURPOSE,
+            purpose=_purpose(purpose),
             order_ids=tuple(order_ids),
-            searched_at=batch.now,
+            searched_at=now,
         ),
     )
-    deps.commit(batch)
-    return str(access_id)
 
 
 def start_export(
