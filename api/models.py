@@ -246,11 +246,18 @@ class FulfillmentOut(BaseModel):
     error: str | None
 
 
+class OrderKindOut(BaseModel):
+    code: str  # the order's source_context
+    label: str  # e.g. "Refill of order R-1001", "Subscription renewal — cycle 3"
+    explanation: str
+
+
 class OrderOut(BaseModel):
     id: str
     number: str
     status: str
     status_explanation: str
+    kind: OrderKindOut
     patient_id: str
     lines: list[OrderLineOut]
     currency: str

@@ -5,10 +5,11 @@ from __future__ import annotations
 from api import models as m
 from api.endpoint import Call
 from api.explain_words import Audience, summary
+from api.order_words import order_kind
 from domain.catalog import Product
 from domain.explain import blockers
 from domain.invoices import Attempt, Invoice
-from domain.orders import Order
+from domain.orders import Order, OrderPlaced
 from domain.parties import Patient, SavedPaymentMethod
 from domain.refills import Refill
 from domain.status import order_status
@@ -96,6 +97,7 @@ def order_out(o: Order, invoice: Invoice, audience: Audience = "staff") -> m.Ord
         number=p.number,
         status=status,
         status_explanation=summary(status, blockers(o, invoice), audience),
+        kind=_kind(p, audience),
         patient_id=p.patient_id,
         lines=[
             m.OrderLineOut(
@@ -140,6 +142,11 @@ def order_out(o: Order, invoice: Invoice, audience: Audience = "staff") -> m.Ord
             error=o.pharmacy_error,
         ),
     )
+
+
+def _kind(placed: OrderPlaced, audience: Audience) -> m.OrderKindOut:
+    label, explanation = order_kind(placed, audience)
+    return m.OrderKindOut(code=placed.source_context, label=label, explanation=explanation)
 
 
 def audience_of(call: Call) -> Audience:

@@ -25,3 +25,37 @@ def test_the_openapi_says_which_patch_is_a_merge(ledger: Ledger) -> None:
     patch = spec["components"]["schemas"]["ProductPatch"]["properties"]["medical_review"]
     assert "merge patch" in patch["description"].lower()
     assert "null" in patch["description"]
+
+
+def test_the_patients_orders_say_refill_or_subscription_renewal_in_words(ledger: Ledger) -> None:
+    product, patient = ledger.product(), ledger.patient()
+    original = ledger.paid_order(patient, [(product["id"], 2)])
+    refill = ledger.call(
+        "POST",
+        f"/orders/{original['id']}/refills",
+        "patient",
+        patient["id"],
+        headers={"Idempotency-Key": "kind-1"},
+        json={"product_id": product["id"], "payment_method_id": patient["cards"][0]},
+    )
+    assert refill.status_code == 201, refill.text
+    sub = ledger.call(
+        "POST",
+        "/subscriptions",
+        "service",
+        json={
+            "patient_id": patient["id"],
+            "product_id": product["id"],
+            "payment_method_id": patient["cards"][0],
+            "interval_days": 30,
+        },
+    ).json()
+    cycle = ledger.call("POST", f"/subscriptions/{sub['id']}/cycles", "service", json={}).json()["order"]
+    listed = ledger.call("GET", f"/patients/{patient['id']}/orders", "patient", patient["id"]).json()
+    kinds = {o["number"]: o["kind"] for o in listed["orders"]}
+    assert kinds[refill.json()["refill_order"]["number"]]["label"] == f"Refill of order {original['number']}"
+    assert kinds[cycle["number"]]["label"] == "Subscription renewal — cycle 1"
+    assert kinds[cycle["number"]]["code"] == "SUBSCRIPTION_CYCLE"
+    assert "not a subscription renewal" in kinds[refill.json()["refill_order"]["number"]]["explanation"]
+    staff_view = ledger.call("GET", f"/orders/{cycle['id']}", "staff").json()
+    assert staff_view["kind"]["label"] == "Subscription cycle 1"
