@@ -148,8 +148,36 @@ def _settle(
     )
 
 
+def stale_attempt(
+    invoice: Invoice, now: datetime, stale_after: timedelta = STALE_ATTEMPT_AFTER
+) -> Attempt | None:
+    """The last attempt, when it is still pending after `stale_after`: presumed interrupted."""
+    last = invoice.last_attempt
+    if last is None or last.outcome != "pending" or now - last.attempted_at < stale_after:
+        return None
+    return last
+
+
+def redrive(invoice: Invoice, attempt: Attempt, now: datetime) -> PaymentAttempted:
+    """Take over an interrupted attempt: same number, same key, a new start time. Appended at the
+    invoice's read version, it lets exactly one re-driver (a replay or the reconciler) go on."""
+    return PaymentAttempted(
+        attempt=attempt.number,
+        gateway=attempt.gateway,
+        payment_method_id=attempt.payment_method_id,
+        idempotency_key=attempt.idempotency_key,
+        amount_cents=invoice.amount_cents,
+        attempted_at=now,
+    )
+
+
 def start_payment(
-    invoice: Invoice, *, gateway: str, payment_method_id: str, now: datetime
+    invoice: Invoice,
+    *,
+    gateway: str,
+    payment_method_id: str,
+    now: datetime,
+    stale_after: timedelta = STALE_ATTEMPT_AFTER,
 ) -> PaymentAttempted:
     """Decide a new charge attempt. Only one attempt may be in flight; a paid invoice is final."""
     if invoice.status == "PAID":
@@ -158,19 +186,12 @@ def start_payment(
         raise Conflict(f"The invoice is {invoice.status.lower()}.", reasons=("INVOICE_NOT_OPEN",))
     last = invoice.last_attempt
     if last is not None and last.outcome == "pending":
-        if now - last.attempted_at < STALE_ATTEMPT_AFTER:
+        if now - last.attempted_at < stale_after:
             raise Conflict(
                 "A payment for this invoice is already in progress.", reasons=("PAYMENT_IN_PROGRESS",)
             )
-        # Re-drive the interrupted attempt under its own key: the gateway dedupes it.
-        return PaymentAttempted(
-            attempt=last.number,
-            gateway=last.gateway,
-            payment_method_id=last.payment_method_id,
-            idempotency_key=last.idempotency_key,
-            amount_cents=invoice.amount_cents,
-            attempted_at=now,
-        )
+        # Re-drive the interrupted attempt under its own key: the gateway is asked about it first.
+        return redrive(invoice, last, now)
     number = len(invoice.attempts) + 1
     return PaymentAttempted(
         attempt=number,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from adapters.eventstore import LedgerStore
 from adapters.payments.fake import FakeGateway
@@ -39,7 +40,9 @@ class Wiring:
 def build_gateways(settings: Settings) -> dict[str, PaymentGateway]:
     gateways: dict[str, PaymentGateway] = {}
     if settings.env == "local" or settings.payment_gateway == "fake":
-        gateways["fake"] = FakeGateway()
+        # Its own small ledger file, so a restarted process (or the worker) sees earlier charges.
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        gateways["fake"] = FakeGateway(ledger_path=settings.var_dir / "fake-gateway.sqlite")
     if settings.stripe_api_key:
         gateways["stripe"] = StripeGateway(settings.stripe_api_key, settings.stripe_api_base)
     return gateways
@@ -63,7 +66,9 @@ def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
     store = LedgerStore(env=settings.store_env())
     gateways = {**build_gateways(settings), **wiring.gateways}
-    deps = Deps(store=store, gateways=gateways)
+    deps = Deps(
+        store=store, gateways=gateways, pending_after=timedelta(seconds=settings.payment_pending_after_s)
+    )
     views = build_views(settings)
     projections = default_projections(store)
     ensure_schema(views, projections)

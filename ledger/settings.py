@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     api_threads: int = Field(40, alias="LEDGER_API_THREADS", ge=1)
     # Ed25519 seed (32 bytes, base64) signing chain checkpoints and export manifests; locally generated.
     signing_key: str | None = Field(None, alias="LEDGER_SIGNING_KEY")
+    # A charge attempt or keyed request with no outcome after this long is presumed interrupted:
+    # the payment reconciler (and a replay of the key) re-drives it, asking the gateway first.
+    payment_pending_after_s: float = Field(120.0, alias="LEDGER_PAYMENT_PENDING_AFTER_SECONDS", gt=0)
     export_dir: Path | None = Field(None, alias="LEDGER_EXPORT_DIR")  # default: <var>/exports
 
     @property

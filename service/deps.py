@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from uuid import UUID, uuid4
 
 from adapters.eventstore import ConcurrentWrite, LedgerStore, stable_id
 from adapters.payments.port import PaymentGateway
 from domain.errors import Conflict, InvalidCommand
+from domain.invoices import STALE_ATTEMPT_AFTER
 from domain.parties import Organization
 from service.unit import Batch, Context, load
 
@@ -30,6 +31,9 @@ class Deps:
     clock: Callable[[], datetime] = utc_now
     new_uuid: Callable[[], UUID] = uuid4
     after_commit: list[Callable[[int], None]] = field(default_factory=list)
+    # A charge attempt (or a keyed request) with no outcome after this long is presumed
+    # interrupted: a replay of its key or the payment reconciler re-drives it.
+    pending_after: timedelta = STALE_ATTEMPT_AFTER
 
     def batch(self, ctx: Context) -> Batch:
         return Batch(ctx, self.clock(), self.new_uuid)

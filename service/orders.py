@@ -11,8 +11,14 @@ from domain.orders import Order, OrderCanceled, OrderLine, OrderPlaced, OrderRef
 from domain.parties import Patient
 from service.catalog import get_patient, get_product
 from service.deps import Deps, retry_on_conflict
-from service.idempotency import KeyedRequest, claim, claimed_resource
-from service.payments import PaymentResult, charge_invoice, usable_method
+from service.idempotency import KeyedRequest, claimed_resource
+from service.payments import (
+    PaymentResult,
+    charge_invoice,
+    claimed_attempt,
+    replay_attempt,
+    usable_method,
+)
 from service.unit import Batch, Context, load_owned
 
 
@@ -123,8 +129,6 @@ def pay_invoice(
     invoice_id: str,
     payment_method_id: str,
     idempotency_key: str | None,
-    *,
-    refill_id: str | None = None,
 ) -> PaymentResult:
     """Pay an invoice with one of its patient's saved cards; a reused key replays the first result."""
     invoice = get_invoice(deps, ctx, invoice_id)
@@ -135,8 +139,7 @@ def pay_invoice(
     )
     previous = claimed_resource(deps, keyed)
     if previous is not None:
-        number = int(previous.rsplit("#", 1)[1])
-        return PaymentResult(invoice, next(a for a in invoice.attempts if a.number == number))
+        return replay_attempt(deps, ctx, invoice_id, claimed_attempt(previous))
     patient = get_patient(deps, ctx, invoice.issued.patient_id)
     method = usable_method(patient, payment_method_id)
     active = deps.organization(ctx.organization_id).active_gateway
@@ -146,12 +149,8 @@ def pay_invoice(
             field="payment_method_id",
             reasons=("PAYMENT_METHOD_NOT_USABLE",),
         )
-    if keyed is not None:
-        # Claim first: the key then points at the attempt this request is about to start.
-        batch = deps.batch(ctx)
-        claim(batch, keyed, "payment_attempt", f"{invoice_id}#{len(invoice.attempts) + 1}")
-        deps.commit(batch)
-    return charge_invoice(deps, ctx, invoice_id, method, refill_id=refill_id)
+    # The key is claimed in the attempt's own commit: it can only ever name that attempt.
+    return charge_invoice(deps, ctx, invoice_id, method, keyed=keyed)
 
 
 def cancel_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:

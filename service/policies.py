@@ -4,7 +4,8 @@ Policies, in the order one pass runs them:
 - `webhook_processor`   re-applies every stored webhook (a no-op when the HTTP handler already did);
 - `medical_review_autosubmit`   sends a paid order that reached AWAITING_SCRIPT to Beluga;
 - `fulfillment_gate`    releases or holds pharmacy submission (domain.gate);
-- `pharmacy_submitter`  submits released orders to their pharmacy.
+- `pharmacy_submitter`  submits released orders to their pharmacy;
+then the payment reconciler (`service.reconcile`) finishes charges interrupted mid-way.
 Every effect is idempotent, so reading a notification twice (after a crash) changes nothing; the
 gate and the submitter write their tracking position in the same transaction as their events.
 On SQLite (no LISTEN/NOTIFY through the library) the worker pages the log, woken early by our own
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -25,7 +27,7 @@ from adapters.pharmacy import PharmacyClient
 from adapters.webhook_signature import WebhookPayloadError
 from domain.events import Actor, Recorded
 from domain.webhooks import WebhookReceived
-from service import fulfillment, medical_review, webhooks
+from service import fulfillment, medical_review, reconcile, webhooks
 from service.deps import Deps
 from service.medical_review import VisitSubmitter
 from service.unit import Context
@@ -53,6 +55,8 @@ class Policies:
     beluga: VisitSubmitter | None
     pharmacies: Mapping[str, PharmacyClient]
     page: int = 200
+    reconcile_every: float = 1.0  # seconds between payment reconciler passes
+    _reconciled_at: float = -1e9
     _failures: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def ctx(self, name: str, event: Recorded) -> Context:
@@ -142,8 +146,14 @@ def _drain(p: Policies, name: str, topics: tuple[str, ...], handle: Handler) -> 
 
 
 def run_policies_once(p: Policies) -> int:
-    """One pass of every policy over (at most) one page each; returns notifications handled."""
-    return sum(_drain(p, name, topics, handle) for name, topics, handle in POLICIES)
+    """One pass of every policy over (at most) one page each, then the payment reconciler (at
+    most every `reconcile_every` seconds); returns notifications handled and charges re-driven."""
+    handled = sum(_drain(p, name, topics, handle) for name, topics, handle in POLICIES)
+    now = time.monotonic()
+    if now - p._reconciled_at >= p.reconcile_every:
+        p._reconciled_at = now
+        handled += reconcile.reconcile_payments(p.deps)
+    return handled
 
 
 def run_until_idle(p: Policies, max_passes: int = 1000) -> int:

@@ -11,17 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from adapters.crashpoint import AFTER_REFILL_BATCH, crash_point
 from domain import refills
 from domain.catalog import Product
 from domain.errors import NotEligible, NotFound
-from domain.invoices import Invoice
+from domain.invoices import Invoice, evolve_invoice
 from domain.orders import Order
 from domain.parties import Patient
 from domain.refills import Refill, RefillIds
 from service.catalog import get_patient
 from service.deps import Deps, retry_on_conflict
 from service.idempotency import KeyedRequest, claim, claimed_resource
-from service.payments import charge_invoice
+from service.payments import charge_invoice, drive_attempt, new_attempt, redrive_stale
 from service.unit import Context, load, load_owned, try_load
 
 
@@ -93,9 +94,14 @@ def request_refill(
         decision = refills.request_refill(
             original.state, product.state, patient, payment_method_id, ids, idempotency_key, deps.clock()
         )
+        method = patient.method(payment_method_id)
+        assert method is not None  # eligibility checked it is the patient's, of the active gateway
+        # The charge attempt is part of the request's one commit: a crash after it leaves an
+        # attempt the reconciler finishes, never a refill with an invoice nobody will charge.
+        attempted = new_attempt(deps, evolve_invoice(None, decision.invoice, ids.invoice_id), method)
         batch.start(UUID(ids.refill_id), decision.refill)
         batch.start(UUID(ids.order_id), decision.order)
-        batch.start(UUID(ids.invoice_id), decision.invoice)
+        batch.start(UUID(ids.invoice_id), decision.invoice, attempted)
         batch.extend(original, decision.original)
         claim(batch, keyed, "refill", ids.refill_id)
         deps.commit(batch)
@@ -104,11 +110,17 @@ def request_refill(
     refill_id, created, replayed = retry_on_conflict(create_or_find)
     refill = load(deps.store, "refill", refill_id).state
     invoice = load(deps.store, "invoice", refill.requested.invoice_id).state
-    # A replayed key gets the first answer back; only a new request may charge.
-    if not replayed and invoice.status == "OPEN" and _no_attempt_in_flight(invoice):
+    if created:
+        crash_point(AFTER_REFILL_BATCH)
+        drive_attempt(deps, ctx, invoice.id, 1, ask_first=False)
+    elif replayed:
+        # A replayed key gets the first answer back, finishing its charge if it was interrupted.
+        redrive_stale(deps, ctx, invoice.id)
+    elif invoice.status == "OPEN" and _no_attempt_in_flight(invoice):
+        # An earlier open refill, asked for again: pay its open invoice (a retry after a decline).
         method = patient.method(payment_method_id)
         assert method is not None
-        charge_invoice(deps, ctx, invoice.id, method, refill_id=refill_id)
+        charge_invoice(deps, ctx, invoice.id, method)
     return _outcome(deps, refill_id, created=created)
 
 

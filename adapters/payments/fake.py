@@ -4,13 +4,19 @@ It speaks Stripe's test tokens (`pm_card_visa`, `pm_card_chargeCustomerFail`, â€
 script works the same against the fake and against Stripe in test mode. No network, no clock,
 no randomness: ids come from counters, so a run is reproducible. Thread-safe (one lock) and
 honours idempotency keys like Stripe: the same key returns the first outcome and never
-charges twice. The charge ledger lets tests count real charges.
+charges twice. Its charge ledger (in memory, or a SQLite file it owns, which survives a
+restart) lets tests count real charges and lets the reconciler ask about a key.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sqlite3
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from adapters.payments.port import (
     ChargeOutcome,
@@ -87,26 +93,56 @@ class FakeRefund:
     amount_cents: int
 
 
-@dataclass(frozen=True)
-class _SavedMethod:
-    customer_ref: str
-    token: str
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS fake_ids (n INTEGER PRIMARY KEY AUTOINCREMENT)",
+    "CREATE TABLE IF NOT EXISTS fake_methods (ref TEXT PRIMARY KEY, customer_ref TEXT NOT NULL,"
+    " token TEXT NOT NULL)",
+    # One row per idempotency key: the request as first sent and the outcome it got.
+    "CREATE TABLE IF NOT EXISTS fake_charges (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " idempotency_key TEXT NOT NULL UNIQUE, request TEXT NOT NULL, succeeded INTEGER NOT NULL,"
+    " reference TEXT, decline_code TEXT, message TEXT)",
+    "CREATE TABLE IF NOT EXISTS fake_refunds (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " idempotency_key TEXT NOT NULL UNIQUE, charge_reference TEXT NOT NULL, amount_cents INTEGER NOT NULL,"
+    " succeeded INTEGER NOT NULL, reference TEXT, message TEXT)",
+)
+
+
+def _request_json(request: ChargeRequest) -> str:
+    return json.dumps(asdict(request), sort_keys=True)
 
 
 class FakeGateway:
-    """`PaymentGateway` in memory. One instance per process (or per test)."""
+    """`PaymentGateway` over its own small SQLite ledger.
 
-    def __init__(self, name: str = "fake") -> None:
+    Without `ledger_path` the ledger lives in memory (one instance per test). With a path it is a
+    file the gateway owns, shared by every process that opens it (each write is one `BEGIN
+    IMMEDIATE` transaction), so a restarted server or a separate worker sees the charges an
+    earlier process made: the payment reconciler can then ask it what happened under a key.
+    """
+
+    def __init__(self, name: str = "fake", ledger_path: Path | None = None) -> None:
         self.name = name
         self._lock = threading.Lock()
-        self._counter = 0
-        self._methods: dict[str, _SavedMethod] = {}
-        self._charges: list[FakeCharge] = []
-        self._by_charge_key: dict[str, tuple[ChargeRequest, ChargeOutcome]] = {}
-        self._refunds: list[FakeRefund] = []
-        self._by_refund_key: dict[str, tuple[tuple[str, int], RefundOutcome]] = {}
+        target = str(ledger_path) if ledger_path is not None else ":memory:"
+        self._db = sqlite3.connect(target, timeout=30.0, isolation_level=None, check_same_thread=False)
+        with self._lock:
+            if ledger_path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            for statement in _SCHEMA:
+                self._db.execute(statement)
         self._fail_next = 0
         self._fail_after_charging = False
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # -- the port -------------------------------------------------------------------------
 
@@ -116,39 +152,78 @@ class FakeGateway:
         if token in _REFUSED_AT_SAVE:
             raise InvalidPaymentToken(_DECLINED)
         card = _CARDS.get(token, _UNKNOWN_CARD)
-        with self._lock:
+        with self._tx() as db:
             customer = customer_ref if customer_ref is not None else f"fcus_{reference}"
             # The token is embedded so the ref still says how to behave after a restart.
-            ref = f"fpm_{self._next()}_{token}"
-            self._methods[ref] = _SavedMethod(customer, token)
+            ref = f"fpm_{_next(db)}_{token}"
+            db.execute("INSERT INTO fake_methods VALUES (?, ?, ?)", (ref, customer, token))
         return SavedCard(customer_ref=customer, payment_method_ref=ref, brand=card.brand, last4=card.last4)
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:
-        with self._lock:
-            earlier = self._by_charge_key.get(request.idempotency_key)
-            if earlier is not None:
-                first_request, outcome = earlier
-                if first_request != request:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT request, succeeded, reference, decline_code, message FROM fake_charges"
+                " WHERE idempotency_key = ?",
+                (request.idempotency_key,),
+            ).fetchone()
+            if row is not None:
+                if row[0] != _request_json(request):
                     # Stripe answers a reused key with different parameters by an error.
                     raise GatewayError("idempotency key reused with different parameters")
                 self._maybe_fail(before=True)
-                return outcome
+                return ChargeOutcome(bool(row[1]), row[2], row[3], row[4])
             self._maybe_fail(before=True)
-            outcome = self._charge_once(request)
-            self._by_charge_key[request.idempotency_key] = (request, outcome)
-            # "Charged, but the answer was lost": the retry with the same key finds the charge.
+            outcome = self._charge_once(db, request)
+            db.execute(
+                "INSERT INTO fake_charges (idempotency_key, request, succeeded, reference, decline_code,"
+                " message) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    request.idempotency_key,
+                    _request_json(request),
+                    int(outcome.succeeded),
+                    outcome.reference,
+                    outcome.decline_code,
+                    outcome.message,
+                ),
+            )
+        # "Charged, but the answer was lost": the retry with the same key finds the charge.
+        with self._lock:
             self._maybe_fail(before=False)
-            return outcome
+        return outcome
+
+    def find_charge(self, *, idempotency_key: str, customer_ref: str) -> ChargeOutcome | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT succeeded, reference, decline_code, message FROM fake_charges"
+                " WHERE idempotency_key = ?",
+                (idempotency_key,),
+            ).fetchone()
+        return None if row is None else ChargeOutcome(bool(row[0]), row[1], row[2], row[3])
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount_cents: int) -> RefundOutcome:
-        with self._lock:
-            earlier = self._by_refund_key.get(idempotency_key)
-            if earlier is not None:
-                if earlier[0] != (charge_reference, amount_cents):
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT charge_reference, amount_cents, succeeded, reference, message FROM fake_refunds"
+                " WHERE idempotency_key = ?",
+                (idempotency_key,),
+            ).fetchone()
+            if row is not None:
+                if (row[0], row[1]) != (charge_reference, amount_cents):
                     raise GatewayError("idempotency key reused with different parameters")
-                return earlier[1]
-            outcome = self._refund_once(idempotency_key, charge_reference, amount_cents)
-            self._by_refund_key[idempotency_key] = ((charge_reference, amount_cents), outcome)
+                return RefundOutcome(bool(row[2]), row[3], row[4])
+            outcome = self._refund_once(db, charge_reference, amount_cents)
+            db.execute(
+                "INSERT INTO fake_refunds (idempotency_key, charge_reference, amount_cents, succeeded,"
+                " reference, message) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    idempotency_key,
+                    charge_reference,
+                    amount_cents,
+                    int(outcome.succeeded),
+                    outcome.reference,
+                    outcome.message,
+                ),
+            )
             return outcome
 
     # -- for tests ------------------------------------------------------------------------
@@ -156,15 +231,38 @@ class FakeGateway:
     def charges(self) -> list[FakeCharge]:
         """Every charge attempt that reached the gateway, in order (idempotent replays excluded)."""
         with self._lock:
-            return list(self._charges)
+            rows = self._db.execute(
+                "SELECT reference, idempotency_key, request, succeeded, decline_code FROM fake_charges"
+                " WHERE reference IS NOT NULL ORDER BY seq"
+            ).fetchall()
+        found = []
+        for reference, key, raw, succeeded, decline_code in rows:
+            request = json.loads(raw)
+            found.append(
+                FakeCharge(
+                    reference=reference,
+                    idempotency_key=key,
+                    amount_cents=request["amount_cents"],
+                    currency=request["currency"],
+                    customer_ref=request["customer_ref"],
+                    payment_method_ref=request["payment_method_ref"],
+                    succeeded=bool(succeeded),
+                    decline_code=decline_code,
+                    metadata=dict(request["metadata"]),
+                )
+            )
+        return found
 
     def charges_succeeded(self) -> int:
-        with self._lock:
-            return sum(1 for c in self._charges if c.succeeded)
+        return sum(1 for c in self.charges() if c.succeeded)
 
     def refunds(self) -> list[FakeRefund]:
         with self._lock:
-            return list(self._refunds)
+            rows = self._db.execute(
+                "SELECT reference, idempotency_key, charge_reference, amount_cents FROM fake_refunds"
+                " WHERE succeeded = 1 ORDER BY seq"
+            ).fetchall()
+        return [FakeRefund(r[0], r[1], r[2], r[3]) for r in rows]
 
     def fail_next(self, count: int = 1, *, after_charging: bool = False) -> None:
         """Make the next `count` charge calls raise `GatewayUnavailable`.
@@ -176,27 +274,29 @@ class FakeGateway:
             self._fail_next = count
             self._fail_after_charging = after_charging
 
-    # -- internals (called with the lock held) --------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
-    def _next(self) -> int:
-        self._counter += 1
-        return self._counter
+    # -- internals (called with the lock held) --------------------------------------------
 
     def _maybe_fail(self, *, before: bool) -> None:
         if self._fail_next > 0 and self._fail_after_charging != before:
             self._fail_next -= 1
             raise GatewayUnavailable("fake gateway: simulated network failure")
 
-    def _charge_once(self, request: ChargeRequest) -> ChargeOutcome:
+    def _charge_once(self, db: sqlite3.Connection, request: ChargeRequest) -> ChargeOutcome:
         if request.amount_cents <= 0:
             return ChargeOutcome(
                 False, None, "amount_too_small", "Amount must be a positive number of cents."
             )
-        method = self._methods.get(request.payment_method_ref)
-        token = method.token if method else _token_from_ref(request.payment_method_ref)
+        method = db.execute(
+            "SELECT customer_ref, token FROM fake_methods WHERE ref = ?", (request.payment_method_ref,)
+        ).fetchone()
+        token = method[1] if method else _token_from_ref(request.payment_method_ref)
         if token is None:
             return ChargeOutcome(False, None, "resource_missing", "No such PaymentMethod for this customer.")
-        if method is not None and method.customer_ref != request.customer_ref:
+        if method is not None and method[0] != request.customer_ref:
             return ChargeOutcome(
                 False,
                 None,
@@ -204,37 +304,33 @@ class FakeGateway:
                 "The payment method does not belong to this customer.",
             )
         card = _CARDS.get(token, _UNKNOWN_CARD)
-        reference = f"fpi_{self._next()}"
-        succeeded = card.decline_code is None
-        self._charges.append(
-            FakeCharge(
-                reference=reference,
-                idempotency_key=request.idempotency_key,
-                amount_cents=request.amount_cents,
-                currency=request.currency,
-                customer_ref=request.customer_ref,
-                payment_method_ref=request.payment_method_ref,
-                succeeded=succeeded,
-                decline_code=card.decline_code,
-                metadata=dict(request.metadata),
-            )
-        )
-        if succeeded:
+        reference = f"fpi_{_next(db)}"
+        if card.decline_code is None:
             return ChargeOutcome(True, reference)
         return ChargeOutcome(False, reference, card.decline_code, card.message)
 
-    def _refund_once(self, key: str, charge_reference: str, amount_cents: int) -> RefundOutcome:
-        charge = next((c for c in self._charges if c.reference == charge_reference), None)
+    def _refund_once(self, db: sqlite3.Connection, charge_reference: str, amount_cents: int) -> RefundOutcome:
+        charge = db.execute(
+            "SELECT succeeded, request FROM fake_charges WHERE reference = ?", (charge_reference,)
+        ).fetchone()
         if charge is None:
             return RefundOutcome(False, None, f"No such charge: '{charge_reference}'")
-        if not charge.succeeded:
+        if not charge[0]:
             return RefundOutcome(False, None, "Cannot refund a failed payment.")
-        refunded = sum(r.amount_cents for r in self._refunds if r.charge_reference == charge_reference)
-        if amount_cents <= 0 or refunded + amount_cents > charge.amount_cents:
+        (refunded,) = db.execute(
+            "SELECT COALESCE(SUM(amount_cents), 0) FROM fake_refunds"
+            " WHERE charge_reference = ? AND succeeded = 1",
+            (charge_reference,),
+        ).fetchone()
+        if amount_cents <= 0 or refunded + amount_cents > json.loads(charge[1])["amount_cents"]:
             return RefundOutcome(False, None, "Refund amount is more than the amount left on the charge.")
-        reference = f"fre_{self._next()}"
-        self._refunds.append(FakeRefund(reference, key, charge_reference, amount_cents))
-        return RefundOutcome(True, reference)
+        return RefundOutcome(True, f"fre_{_next(db)}")
+
+
+def _next(db: sqlite3.Connection) -> int:
+    cursor = db.execute("INSERT INTO fake_ids DEFAULT VALUES")
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
 
 
 def _token_from_ref(ref: str) -> str | None:

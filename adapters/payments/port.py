@@ -74,3 +74,9 @@ class PaymentGateway(Protocol):
         ...
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount_cents: int) -> RefundOutcome: ...
+
+    def find_charge(self, *, idempotency_key: str, customer_ref: str) -> ChargeOutcome | None:
+        """The outcome of the charge made earlier under our `idempotency_key`, or None when the
+        gateway never saw it (then charging under the same key is safe). Raises
+        `GatewayUnavailable` when the gateway cannot say yet (unreachable, still processing)."""
+        ...

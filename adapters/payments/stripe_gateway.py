@@ -24,6 +24,9 @@ from adapters.payments.port import (
 
 # Refunds Stripe has accepted; `pending` ones settle later without further action from us.
 _REFUND_ACCEPTED = frozenset({"succeeded", "pending"})
+# A PaymentIntent in these states has no outcome yet: ask again later.
+_UNSETTLED = frozenset({"processing", "requires_capture", "requires_confirmation"})
+KEY_METADATA = "ledger_idempotency_key"
 
 
 def _raise_translated(exc: stripe.StripeError) -> NoReturn:
@@ -33,6 +36,23 @@ def _raise_translated(exc: stripe.StripeError) -> NoReturn:
         raise GatewayUnavailable(f"stripe unavailable: {_describe(exc)}") from exc
     # Authentication, permission, idempotency-key misuse: configuration or ledger bugs.
     raise GatewayError(f"stripe refused the request: {_describe(exc)}") from exc
+
+
+def _metadata(intent: stripe.PaymentIntent) -> dict[str, str]:
+    return dict(intent.metadata.to_dict()) if intent.metadata is not None else {}
+
+
+def _intent_outcome(intent: stripe.PaymentIntent) -> ChargeOutcome:
+    if intent.status == "succeeded":
+        return ChargeOutcome(succeeded=True, reference=intent.id)
+    # A plain dict: localstripe's error carries only some of Stripe's fields.
+    error = intent.last_payment_error.to_dict() if intent.last_payment_error is not None else {}
+    return ChargeOutcome(
+        succeeded=False,
+        reference=intent.id,
+        decline_code=error.get("decline_code") or error.get("code") or intent.status,
+        message=error.get("message") or f"payment not completed (status {intent.status})",
+    )
 
 
 def _describe(exc: stripe.StripeError) -> str:
@@ -121,7 +141,8 @@ class StripeGateway:
                     # declines with `authentication_required` instead of waiting for action.
                     "confirm": True,
                     "off_session": True,
-                    "metadata": dict(request.metadata),
+                    # Our key travels with the intent, so the reconciler can find it again.
+                    "metadata": {**request.metadata, KEY_METADATA: request.idempotency_key},
                     # `request.description` is not sent: it may name a product (PHI must not
                     # reach the gateway) and localstripe rejects the field anyway.
                 },
@@ -142,16 +163,32 @@ class StripeGateway:
             )
         except stripe.StripeError as exc:
             _raise_translated(exc)
-        if intent.status == "succeeded":
-            return ChargeOutcome(succeeded=True, reference=intent.id)
-        error = intent.last_payment_error
-        return ChargeOutcome(
-            succeeded=False,
-            reference=intent.id,
-            decline_code=(error.decline_code or error.code) if error is not None else intent.status,
-            message=(error.message if error is not None else None)
-            or f"payment not completed (status {intent.status})",
-        )
+        return _intent_outcome(intent)
+
+    def find_charge(self, *, idempotency_key: str, customer_ref: str) -> ChargeOutcome | None:
+        """Find the PaymentIntent made under our key among the customer's recent charges.
+
+        Stripe keeps idempotency keys for 24 hours only, and localstripe not at all: asking by
+        metadata is what makes re-driving an interrupted charge safe at any age. The customer's
+        last 100 charges are searched (a charge attempt we re-drive is minutes old)."""
+        try:
+            charges = self._client.v1.charges.list(params={"customer": customer_ref, "limit": 100})
+            seen: set[str] = set()
+            for charge in charges.data:
+                intent_id = charge.payment_intent
+                if not isinstance(intent_id, str) or intent_id in seen:
+                    continue
+                seen.add(intent_id)
+                intent = self._client.v1.payment_intents.retrieve(intent_id)
+                if _metadata(intent).get(KEY_METADATA) == idempotency_key:
+                    if intent.status in _UNSETTLED:
+                        raise GatewayUnavailable(f"stripe: payment {intent.id} is still {intent.status}")
+                    return _intent_outcome(intent)
+        except stripe.InvalidRequestError:
+            return None  # no such customer: nothing was ever charged to it
+        except stripe.StripeError as exc:
+            _raise_translated(exc)
+        return None
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount_cents: int) -> RefundOutcome:
         # Our charge references are PaymentIntent ids; accept a bare charge id too.

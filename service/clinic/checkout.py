@@ -5,18 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from adapters.crashpoint import AFTER_CHECKOUT_BATCH, crash_point
 from domain.clinic.cart import Cart
 from domain.clinic.checkout import CheckoutIds, plan_checkout
 from domain.clinic.directory import Clinic
 from domain.errors import InvalidCommand, NotFound
-from domain.invoices import Attempt, Invoice
+from domain.invoices import Attempt, Invoice, evolve_invoice
 from domain.orders import Order
 from domain.parties import SavedPaymentMethod
 from service.clinic.cart import cart_world, owned_cart
 from service.clinic.directory import clinic_of
 from service.deps import Deps, retry_on_conflict
 from service.idempotency import KeyedRequest, claim, claimed_resource
-from service.payments import charge_invoice
+from service.payments import drive_attempt, new_attempt, replay_attempt
 from service.unit import Context, load_owned
 
 
@@ -59,22 +60,30 @@ def checkout(
     )
     method = _clinic_method(deps, ctx, clinic, payment_method_id)
 
-    # -> invoice id, attempt to report, whether to charge, whether the orders were placed just now
-    def place() -> tuple[str, int | None, bool, bool]:
+    # -> invoice id, attempt to report, how to go on with it, whether the orders were placed just now
+    def place() -> tuple[str, int | None, str, bool]:
         previous = claimed_resource(deps, keyed)
         if previous is not None:
-            claimed_invoice, claimed_attempt = previous.rsplit("#", 1)
-            return claimed_invoice, int(claimed_attempt) or None, False, False
+            claimed_invoice, claimed_number = previous.rsplit("#", 1)
+            return claimed_invoice, int(claimed_number) or None, "replay", False
         loaded = owned_cart(deps, ctx, clinic, cart_id)
         cart: Cart = loaded.state
         batch = deps.batch(ctx)
         if cart.checked_out is not None:
-            invoice: Invoice = load_owned(deps.store, ctx, "invoice", cart.checked_out.invoice_id).state
-            # Already placed: an open invoice is charged again, a paid one is simply reported.
-            number = len(invoice.attempts) + (1 if invoice.status == "OPEN" else 0)
-            claim(batch, keyed, "payment_attempt", f"{invoice.id}#{number}")
+            invoice_loaded = load_owned(deps.store, ctx, "invoice", cart.checked_out.invoice_id)
+            invoice: Invoice = invoice_loaded.state
+            if invoice.status != "OPEN":  # already paid (or closed): simply reported
+                number = len(invoice.attempts)
+                claim(batch, keyed, "payment_attempt", f"{invoice.id}#{number}")
+                deps.commit(batch)
+                return invoice.id, number or None, "report", False
+            # Already placed and still open: charge it again, the attempt in this commit.
+            attempted = new_attempt(deps, invoice, method)
+            batch.extend(invoice_loaded, attempted)
+            claim(batch, keyed, "payment_attempt", f"{invoice.id}#{attempted.attempt}")
             deps.commit(batch)
-            return invoice.id, number or None, invoice.status == "OPEN", False
+            redriven = attempted.attempt <= len(invoice.attempts)
+            return invoice.id, attempted.attempt, "redrive" if redriven else "charge", False
         ids = [deps.new_id() for _ in cart.lines]
         invoice_id = deps.new_id()
         plan = plan_checkout(
@@ -85,15 +94,21 @@ def checkout(
         )
         for order in plan.orders:
             batch.start(UUID(order.order_id), order.placed, order.rx)
-        batch.start(UUID(invoice_id), plan.invoice)
+        # The charge attempt is part of the checkout's one commit (see service.refills).
+        attempted = new_attempt(deps, evolve_invoice(None, plan.invoice, invoice_id), method)
+        batch.start(UUID(invoice_id), plan.invoice, attempted)
         batch.extend(loaded, plan.checked_out)
-        claim(batch, keyed, "payment_attempt", f"{invoice_id}#1")
+        claim(batch, keyed, "payment_attempt", f"{invoice_id}#{attempted.attempt}")
         deps.commit(batch)
-        return invoice_id, 1, True, True
+        return invoice_id, attempted.attempt, "charge", True
 
-    invoice_id, number, must_charge, placed = retry_on_conflict(place)
-    if must_charge:
-        number = charge_invoice(deps, ctx, invoice_id, method).attempt.number
+    invoice_id, number, then, placed = retry_on_conflict(place)
+    if placed:
+        crash_point(AFTER_CHECKOUT_BATCH)
+    if number is not None and then in ("charge", "redrive"):
+        drive_attempt(deps, ctx, invoice_id, number, ask_first=then == "redrive")
+    elif number is not None and then == "replay":
+        replay_attempt(deps, ctx, invoice_id, number)
     return _checkout_result(deps, ctx, clinic, cart_id, invoice_id, number, created=placed)
 
 

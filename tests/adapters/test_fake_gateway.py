@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -235,3 +236,23 @@ def test_lost_answer_then_retry_finds_the_one_charge() -> None:
     assert retried.succeeded
     assert retried.reference == gateway.charges()[0].reference
     assert gateway.charges_succeeded() == 1
+
+
+def test_a_ledger_file_survives_a_restart_and_is_shared(tmp_path: Path) -> None:
+    """A restarted process (a new instance on the same file) sees the earlier charge under its key:
+    the same key replays it, `find_charge` reports it, and nothing is charged twice."""
+    path = tmp_path / "fake-gateway.sqlite"
+    first = FakeGateway(ledger_path=path)
+    card = first.save_card(customer_ref=None, token="pm_card_visa", reference="pat-1")
+    paid = first.charge(_request(card.payment_method_ref, card.customer_ref, key="inv-1-attempt-1"))
+    first.close()
+
+    restarted, beside = FakeGateway(ledger_path=path), FakeGateway(ledger_path=path)
+    found = restarted.find_charge(idempotency_key="inv-1-attempt-1", customer_ref=card.customer_ref)
+    assert found == paid
+    assert restarted.find_charge(idempotency_key="inv-1-attempt-2", customer_ref=card.customer_ref) is None
+    again = beside.charge(_request(card.payment_method_ref, card.customer_ref, key="inv-1-attempt-1"))
+    assert again == paid
+    assert [c.reference for c in restarted.charges()] == [paid.reference]
+    other = beside.save_card(customer_ref=card.customer_ref, token="pm_card_visa", reference="pat-1")
+    assert other.payment_method_ref != card.payment_method_ref  # ids keep counting after a restart

@@ -111,7 +111,11 @@ def test_successful_charge(stripe_gateway: StripeGateway, localstripe_url: str) 
     assert intent["status"] == "succeeded"
     assert intent["amount"] == 4_900
     assert intent["customer"] == card.customer_ref
-    assert intent["metadata"] == {"invoice_id": "inv-ok-1", "order_id": "ord-1"}
+    assert intent["metadata"] == {
+        "invoice_id": "inv-ok-1",
+        "order_id": "ord-1",
+        "ledger_idempotency_key": "ok-1",
+    }
 
 
 def test_charge_customer_fail_declines_with_gateway_message(stripe_gateway: StripeGateway) -> None:
@@ -370,3 +374,30 @@ def test_localstripe_webhooks_verify_and_carry_the_charge(
     assert failed.type == "payment_intent.payment_failed"
     assert failed.decline_code == "card_declined"
     assert failed.message == "Your card was declined."
+
+
+def test_find_charge_asks_localstripe_by_our_key(stripe_gateway: StripeGateway, localstripe_url: str) -> None:
+    """The reconciler's question: what happened under this key? localstripe ignores keys, so a
+    second `charge` would pay twice; `find_charge` finds the first intent by its metadata."""
+    card = stripe_gateway.save_card(customer_ref=None, token="pm_card_visa", reference="pat-find")
+    assert (
+        stripe_gateway.find_charge(idempotency_key="inv-x-attempt-1", customer_ref=card.customer_ref) is None
+    )
+    paid = stripe_gateway.charge(_charge(card, "inv-x-attempt-1"))
+    other = stripe_gateway.charge(_charge(card, "inv-y-attempt-1", amount=1_000))
+    found = stripe_gateway.find_charge(idempotency_key="inv-x-attempt-1", customer_ref=card.customer_ref)
+    assert found is not None and found.succeeded and found.reference == paid.reference
+    assert found.reference != other.reference
+    intent = _api(localstripe_url, f"/v1/payment_intents/{paid.reference}")
+    assert intent["metadata"]["ledger_idempotency_key"] == "inv-x-attempt-1"
+
+
+def test_find_charge_reports_a_decline(stripe_gateway: StripeGateway) -> None:
+    card = stripe_gateway.save_card(
+        customer_ref=None, token="pm_card_chargeCustomerFail", reference="pat-find-declined"
+    )
+    declined = stripe_gateway.charge(_charge(card, "inv-d-attempt-1"))
+    assert not declined.succeeded
+    found = stripe_gateway.find_charge(idempotency_key="inv-d-attempt-1", customer_ref=card.customer_ref)
+    assert found is not None and not found.succeeded
+    assert found.decline_code == "card_declined"

@@ -207,7 +207,8 @@ def test_stripe_success_settles_a_charge_the_gateway_timed_out_on_once_and_a_lat
     r = stack.call(
         "POST", f"/invoices/{invoice_id}/payments", "staff", json={"payment_method_id": seeded["card"]}
     )
-    assert r.status_code == 402
+    # Outcome unknown: the attempt stays pending (a false "declined" would invite a second charge).
+    assert (r.status_code, r.json()["payment"]["status"]) == (200, "pending")
     assert stack.order(order_id)["status"] == "PENDING_PAYMENT"
 
     succeeded = _stripe_event("evt_ok", "payment_intent.succeeded", invoice_id, 1)

@@ -1,0 +1,141 @@
+"""Interrupted charges are finished, never charged twice (issue 10, defect 2).
+
+An attempt whose outcome was never recorded stays pending; once older than `pending_after`, the
+reconciler (or a replay of the request's key) asks the gateway under the attempt's own key and
+charges only if the gateway never saw it. Counted at the gateway's own (durable) ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.payments.fake import FakeGateway
+from domain.events import Actor
+from domain.invoices import Invoice
+from domain.refills import Refill
+from service import orders, refills
+from service.reconcile import reconcile_payments
+from service.refills import RefillOutcome
+from service.unit import Context, load
+from tests.integration.test_fulfillment import World, make_world
+from tests.support.vendors import ORG
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    w = make_world(tmp_path, url)
+    # A gateway with its own ledger file, as `ledger serve` wires it: a restart keeps its charges.
+    w.runtime.deps.gateways = {"fake": FakeGateway(ledger_path=tmp_path / "fake-gateway.sqlite")}
+    yield w
+    w.pharmacy.stop()
+    for hook in reversed(w.runtime.on_shutdown):
+        hook()
+
+
+def _gateway(w: World) -> FakeGateway:
+    gateway = w.runtime.deps.gateways["fake"]
+    assert isinstance(gateway, FakeGateway)
+    return gateway
+
+
+def _later(w: World, minutes: int = 3) -> None:
+    """Move the ledger's clock past `pending_after` (the wall clock would take minutes)."""
+    w.runtime.deps.clock = lambda: datetime.now(UTC) + timedelta(minutes=minutes)
+
+
+def _refill(w: World, key: str, *, fail: int = 0, after_charging: bool = False) -> RefillOutcome:
+    """A paid original, then a refill whose charge call fails `fail` times (before or after charging)."""
+    original = orders.place_order(w.runtime.deps, w.staff, w.patient_id, [(w.product_id, 1)])
+    orders.pay_invoice(w.runtime.deps, w.staff, original.invoice.id, w.card, f"pay-{key}")
+    if fail:
+        _gateway(w).fail_next(fail, after_charging=after_charging)
+    ctx = Context(Actor(kind="patient", id=w.patient_id), ORG, key, key)
+    return refills.request_refill(
+        w.runtime.deps, ctx, w.patient_id, original.order.id, w.product_id, w.card, key
+    )
+
+
+def _state(w: World, outcome: RefillOutcome) -> tuple[Invoice, Refill, bool]:
+    store = w.runtime.deps.store
+    invoice: Invoice = load(store, "invoice", outcome.invoice.id).state
+    refill: Refill = load(store, "refill", outcome.refill.id).state
+    return invoice, refill, load(store, "order", outcome.order.id).state.paid
+
+
+def _charges_for(w: World, invoice_id: str) -> list[bool]:
+    return [c.succeeded for c in _gateway(w).charges() if c.metadata.get("invoice_id") == invoice_id]
+
+
+def test_a_charge_whose_answer_was_lost_is_found_and_recorded_not_charged_again(world: World) -> None:
+    # Charged at the gateway; our call times out.
+    outcome = _refill(world, "lost-answer", fail=1, after_charging=True)
+    assert outcome.invoice.last_attempt is not None
+    assert outcome.invoice.last_attempt.outcome == "pending"  # unknown is not "declined"
+    assert _charges_for(world, outcome.invoice.id) == [True]
+
+    assert reconcile_payments(world.runtime.deps) == 0  # not stale yet: it may still be in flight
+    _later(world)
+    assert reconcile_payments(world.runtime.deps) == 1
+    invoice, refill, paid = _state(world, outcome)
+    assert (invoice.status, refill.charge, paid) == ("PAID", "succeeded", True)
+    assert _charges_for(world, outcome.invoice.id) == [True]  # found under its key, not re-charged
+    assert reconcile_payments(world.runtime.deps) == 0
+
+
+def test_a_charge_that_never_reached_the_gateway_is_made_once_after_a_restart(
+    world: World, tmp_path: Path
+) -> None:
+    outcome = _refill(world, "never-sent", fail=1)  # the request never reached the gateway
+    assert _charges_for(world, outcome.invoice.id) == []
+    # A new process: a new gateway object on the same ledger file.
+    world.runtime.deps.gateways = {"fake": FakeGateway(ledger_path=tmp_path / "fake-gateway.sqlite")}
+    _later(world)
+    assert reconcile_payments(world.runtime.deps) == 1
+    invoice, refill, paid = _state(world, outcome)
+    assert (invoice.status, refill.charge, paid) == ("PAID", "succeeded", True)
+    assert _charges_for(world, outcome.invoice.id) == [True]
+    assert [a.number for a in invoice.attempts] == [1]  # the same attempt, under the same key
+
+
+def test_a_replay_of_the_key_re_drives_the_interrupted_charge(world: World) -> None:
+    first = _refill(world, "replayed", fail=1)
+    assert first.invoice.status == "OPEN"
+    _later(world)
+    ctx = Context(Actor(kind="patient", id=world.patient_id), ORG, "again", "again")
+    again = refills.request_refill(
+        world.runtime.deps,
+        ctx,
+        world.patient_id,
+        first.refill.requested.original_order_id,
+        world.product_id,
+        world.card,
+        "replayed",
+    )
+    assert (again.refill.id, again.created) == (first.refill.id, False)
+    assert again.invoice.status == "PAID"
+    assert _charges_for(world, first.invoice.id) == [True]
+    assert reconcile_payments(world.runtime.deps) == 0
+
+
+def test_a_declined_charge_whose_answer_was_lost_is_recorded_as_declined(world: World) -> None:
+    deps = world.runtime.deps
+    from service import catalog
+
+    _, declining = catalog.save_payment_method(
+        deps, world.staff, world.patient_id, gateway="fake", token="pm_card_chargeCustomerFail", label=None
+    )
+    original = orders.place_order(deps, world.staff, world.patient_id, [(world.product_id, 1)])
+    _gateway(world).fail_next(after_charging=True)
+    result = orders.pay_invoice(deps, world.staff, original.invoice.id, declining, "pay-declined")
+    assert result.attempt.outcome == "pending"
+    _later(world)
+    assert reconcile_payments(deps) == 1
+    invoice: Invoice = load(deps.store, "invoice", original.invoice.id).state
+    assert invoice.status == "OPEN"
+    assert [(a.outcome, a.decline_code) for a in invoice.attempts] == [("failed", "card_declined")]
+    assert _charges_for(world, original.invoice.id) == [False]
