@@ -23,7 +23,7 @@ from projections.stuck import stuck_orders
 from projections.worker import lag_of
 from replay.history import NoSuchOrder, fold_events, order_stream
 from replay.rebuild import Progress, rebuild
-from replay.state import state_at
+from replay.state import VersionBeyondHistory, state_at
 from replay.support_view import complete_view
 from replay.timeline import timeline
 from service.audit import record_history_read
@@ -299,14 +299,23 @@ def get_state(call: Call) -> Reply:
             422, "Unprocessable Content", "Give exactly one of `version` or `at`.", reasons=("VERSION_OR_AT",)
         )
     at = q.at.replace(tzinfo=UTC) if q.at is not None and q.at.tzinfo is None else q.at
-    found = _order_or_404(
-        state_at,
-        call.runtime.deps.store,
-        call.principal.organization_id,
-        call.path("order_id"),
-        version=q.version,
-        at=at,
-    )
+    try:
+        found = _order_or_404(
+            state_at,
+            call.runtime.deps.store,
+            call.principal.organization_id,
+            call.path("order_id"),
+            version=q.version,
+            at=at,
+        )
+    except VersionBeyondHistory as past:
+        raise ApiError(
+            422,
+            "Unprocessable Content",
+            f"The order has versions 1 to {past.latest}; there is no version {past.asked}.",
+            reasons=("VERSION_BEYOND_HISTORY",),
+            extra={"field": "version", "latest_version": past.latest},
+        ) from None
     if found is None or found.invoice is None:
         raise NotFound("The order did not exist yet at that point.")
     return Reply(

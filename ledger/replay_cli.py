@@ -28,7 +28,7 @@ from projections.runner import Projection, catch_up, ensure_schema
 from projections.worker import lag_of
 from replay import rebuild as rebuilding
 from replay.history import NoSuchOrder, as_uuid, fold_events, order_stream
-from replay.state import state_at
+from replay.state import VersionBeyondHistory, state_at
 from replay.support_view import complete_view, explain_order
 from replay.timeline import timeline
 
@@ -127,7 +127,16 @@ def state_cmd(
         datetime | None,
         typer.Option(
             help="A moment (UTC unless it names an offset)",
-            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+            # ISO with a T, or the way people type it: "2026-11-22 14:05" (seconds optional).
+            formats=[
+                "%Y-%m-%dT%H:%M:%S%z",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%d %H:%M:%S%z",
+                "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%d %H:%M",
+                "%Y-%m-%d",
+            ],
         ),
     ] = None,
     as_json: AsJson = False,
@@ -142,6 +151,9 @@ def state_cmd(
         found = state_at(t.store, t.organization_id, t.order_id(order), version=version, at=when)
     except NoSuchOrder:
         raise _no_order(order) from None
+    except VersionBeyondHistory as past:
+        err.print(f"error: {order} has versions 1 to {past.latest}; there is no version {past.asked}")
+        raise typer.Exit(1) from None
     if found is None:
         err.print("The order did not exist yet at that point.")
         raise typer.Exit(1)

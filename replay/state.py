@@ -11,6 +11,14 @@ from domain.orders import Order
 from replay.history import fold_events, order_stream, positioned, stream
 
 
+class VersionBeyondHistory(LookupError):
+    """The order has no such version yet: answering with its latest state would be a quiet lie."""
+
+    def __init__(self, asked: int, latest: int) -> None:
+        super().__init__(asked, latest)
+        self.asked, self.latest = asked, latest
+
+
 @dataclass(frozen=True)
 class StateAt:
     order: Order
@@ -33,6 +41,8 @@ def state_at(
     invoice_id = events[0].fact.invoice_id  # type: ignore[attr-defined]
     ordered = positioned(store, [events, stream(store, invoice_id)])
     oid = events[0].originator_id
+    if version is not None and not 1 <= version <= events[-1].originator_version:
+        raise VersionBeyondHistory(version, events[-1].originator_version)
     if version is not None:
         # Right after the order's version N was written; the invoice as it was at that position.
         cut = next(
@@ -43,8 +53,8 @@ def state_at(
             ),
             None,
         )
-        if cut is None:
-            cut = ordered[-1].position if version > events[-1].originator_version else 0
+        if cut is None:  # a gap in the stream: never expected, but never answered with another version
+            raise VersionBeyondHistory(version, events[-1].originator_version)
         kept = [p for p in ordered if p.position <= cut]
     else:
         assert at is not None

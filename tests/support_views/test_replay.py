@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from typer.testing import CliRunner
 
+from api.auth import issue_token
 from ledger.cli import app
-from tests.support_views.world import World, cli_env
+from tests.support_views.world import ORG, SECRET, World, cli_env
 
 
 def test_timeline_in_global_order_with_who_why_and_change(seeded: World) -> None:
@@ -82,3 +83,31 @@ def test_cli_timeline_state_and_lag(seeded: World) -> None:
     }
     missing = runner.invoke(app, ["replay", "explain", "R-NOSUCH"], env=env)
     assert missing.exit_code == 1
+
+
+def test_a_version_past_the_history_is_an_error_not_the_latest_state(seeded: World) -> None:
+    var_dir = seeded.runtime.extras["test_var_dir"]
+    env = cli_env(var_dir)
+    order_id = seeded.orders["paid_refill"]
+    latest = seeded.get(f"/orders/{order_id}/state", version=1)["latest_version"]
+    token = issue_token(SECRET, role="cs", subject=None, organization_id=ORG, now=datetime.now(UTC))
+    r = seeded.client.get(
+        f"/orders/{order_id}/state",
+        params={"version": latest + 5},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 422
+    assert r.json()["reasons"] == ["VERSION_BEYOND_HISTORY"]
+    assert r.json()["latest_version"] == latest
+    runner = CliRunner()
+    past = runner.invoke(app, ["replay", "state", order_id, "--version", str(latest + 5)], env=env)
+    assert past.exit_code == 1
+    assert f"versions 1 to {latest}" in " ".join(past.output.split())
+    # People type a moment with a space and no seconds; it is read as UTC.
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M")
+    typed = runner.invoke(app, ["replay", "state", order_id, "--at", tomorrow], env=env)
+    assert typed.exit_code == 0, typed.output
+    assert f"at version {latest} of {latest}" in " ".join(typed.output.split())
+    before = runner.invoke(app, ["replay", "state", order_id, "--at", "2000-01-01 00:00"], env=env)
+    assert before.exit_code == 1
+    assert "did not exist yet" in before.output
