@@ -12,6 +12,10 @@ DispensePro  `POST {base}/dispensepro/api/orders`, `X-Api-Key: <key>`:
     {"external_order_id", "patient_ref", "ship_to_state",
      "items": [{"ndc_or_code", "qty", "directions"}]}
   201 new / 200 repeat -> {"id", "state"};  422 -> {"error_code", "detail"}
+Cancellation (a refund or cancel after submission), keyed by OUR order id as submitted:
+  LifeFile `POST {base}/lifefile/v1/orders/{referenceId}/cancel`; DispensePro
+  `POST {base}/dispensepro/api/orders/{external_order_id}/cancel`.
+  200 -> canceled (repeatable); 404 -> the partner never had it; 409 -> too late (shipped).
 Webhook (both, signed, `POST /webhooks/pharmacies/{partner}`):
     {"eventId", "referenceId", "orderId", "status", "occurredAt", "reason", "carrier", "tracking"}
 """
@@ -80,10 +84,22 @@ class PharmacySubmission:
     created: bool  # False when the partner already had this order id (a retry)
 
 
+@dataclass(frozen=True)
+class PharmacyCancellation:
+    partner: str
+    order_id: str
+    canceled: bool  # False: the partner never had this order (nothing to stop)
+
+
 class PharmacyClient(Protocol):
     partner: str
 
     def submit_order(self, order: PharmacyOrder) -> PharmacySubmission: ...
+
+    def cancel_order(self, order_id: str) -> PharmacyCancellation:
+        """Ask the partner to stop the order submitted under our `order_id`; repeatable.
+        Raises `PharmacyRejected` when it is too late, `PharmacyUnavailable` when unreachable."""
+        ...
 
 
 ErrorReader = Callable[[Any], tuple[str, str]]
@@ -98,6 +114,31 @@ def _post(
         raise PharmacyUnavailable(f"POST {url} failed: {type(exc).__name__}") from exc
     if response.status_code in (200, 201):
         return response
+    if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+        try:
+            code, message = read_error(response.json())
+        except (ValueError, KeyError, TypeError):
+            code, message = f"HTTP_{response.status_code}", response.reason_phrase
+        raise PharmacyRejected(code, message)
+    raise PharmacyUnavailable(f"POST {url} answered {response.status_code}")
+
+
+def _cancel(
+    client: httpx.Client,
+    partner: str,
+    url: str,
+    order_id: str,
+    headers: dict[str, str],
+    read_error: ErrorReader,
+) -> PharmacyCancellation:
+    try:
+        response = client.post(url, headers=headers)
+    except httpx.HTTPError as exc:
+        raise PharmacyUnavailable(f"POST {url} failed: {type(exc).__name__}") from exc
+    if response.status_code == 404:
+        return PharmacyCancellation(partner, order_id, canceled=False)
+    if response.status_code == 200:
+        return PharmacyCancellation(partner, order_id, canceled=True)
     if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
         try:
             code, message = read_error(response.json())
@@ -161,6 +202,16 @@ class LifeFileClient:
         )
         return _submission(order, response, "orderId", "status")
 
+    def cancel_order(self, order_id: str) -> PharmacyCancellation:
+        return _cancel(
+            self._client,
+            self.partner,
+            f"{self._url}/{order_id}/cancel",
+            order_id,
+            self._headers,
+            lambda d: (str(d["error"]["code"]), str(d["error"].get("message", ""))),
+        )
+
 
 class DispenseProClient:
     partner = DISPENSEPRO
@@ -188,6 +239,16 @@ class DispenseProClient:
             lambda d: (str(d["error_code"]), str(d.get("detail", ""))),
         )
         return _submission(order, response, "id", "state")
+
+    def cancel_order(self, order_id: str) -> PharmacyCancellation:
+        return _cancel(
+            self._client,
+            self.partner,
+            f"{self._url}/{order_id}/cancel",
+            order_id,
+            self._headers,
+            lambda d: (str(d["error_code"]), str(d.get("detail", ""))),
+        )
 
 
 def pharmacy_client(

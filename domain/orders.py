@@ -179,6 +179,31 @@ class PharmacySubmissionFailed(OrderFact):
     error: str
 
 
+class PharmacySubmissionWithheld(OrderFact):
+    """Released earlier, but the submitter's own check at submit time failed (refunded, canceled,
+    consult canceled…): the order was not sent. The failed gate checks say why."""
+
+    TYPE = "PharmacySubmissionWithheld"
+    failed_checks: tuple[str, ...]
+
+
+class PharmacyCancellationRequested(OrderFact):
+    """The order was closed (refunded or canceled) after it reached the pharmacy; we asked the
+    pharmacy to stop it. `canceled` False: the pharmacy said it never had the order."""
+
+    TYPE = "PharmacyCancellationRequested"
+    partner: str
+    canceled: bool
+
+
+class PharmacyCancellationFailed(OrderFact):
+    """The pharmacy refused to cancel (too late: shipped) or the request could not be made."""
+
+    TYPE = "PharmacyCancellationFailed"
+    partner: str
+    error: str
+
+
 class PharmacyOrderAccepted(OrderFact):
     TYPE = "PharmacyOrderAccepted"
     partner: str
@@ -258,6 +283,9 @@ class Order:
     pharmacy_submitted: bool = False
     pharmacy_external_id: str | None = None
     pharmacy_error: str | None = None
+    withheld_by: tuple[str, ...] = ()  # the gate checks that failed when the submitter re-checked
+    pharmacy_cancellation: str | None = None  # requested | failed
+    pharmacy_cancellation_error: str | None = None
     accepted: bool = False
     processing: bool = False
     shipped: bool = False
@@ -390,6 +418,12 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
             )
         case PharmacySubmissionFailed():
             return _with(state, pharmacy_error=fact.error)
+        case PharmacySubmissionWithheld():
+            return _with(state, withheld_by=fact.failed_checks)
+        case PharmacyCancellationRequested():
+            return _with(state, pharmacy_cancellation="requested", pharmacy_cancellation_error=None)
+        case PharmacyCancellationFailed():
+            return _with(state, pharmacy_cancellation="failed", pharmacy_cancellation_error=fact.error)
         case PharmacyOrderAccepted():
             return _with(
                 state, accepted=True, pharmacy_external_id=state.pharmacy_external_id or fact.external_id

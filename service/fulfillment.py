@@ -3,20 +3,22 @@
 Exactly once, across crashes:
 - The gate appends `FulfillmentReleased` together with its tracking position, in one transaction,
   at the order's expected version, and only when the order is not released yet: at most one release.
-- The submitter calls the pharmacy keyed by OUR order id (the partner dedupes on it), then appends
-  `PharmacyOrderSubmitted` together with its own tracking position. Killed between the call and the
+- The submitter asks the gate again on the current facts, calls the pharmacy keyed by OUR order
+  id (the partner dedupes on it), then appends `PharmacyOrderSubmitted` together with its own
+  tracking position, at the version it decided on. Killed between the call and the
   record, it restarts from the release it had not recorded, calls again with the same key, gets the
   existing pharmacy order back, and records it: one pharmacy order, one record.
+- The canceller asks the pharmacy to stop an order refunded or canceled after its submission and
+  records what the pharmacy said (`domain.pharmacy_cancellation` is the condition it acts on).
 """
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Mapping, Sequence
 
 import structlog
 
+from adapters.crashpoint import AFTER_PHARMACY_CALL, AFTER_RELEASE, crash_point
 from adapters.eventstore import ConcurrentWrite
 from adapters.pharmacy import (
     PharmacyClient,
@@ -26,9 +28,18 @@ from adapters.pharmacy import (
     PharmacyUnavailable,
 )
 from domain.events import Fact
-from domain.gate import GateFacts, facts_to_record, route
-from domain.orders import Order, PharmacyOrderSubmitted, PharmacySubmissionFailed
+from domain.gate import PHARMACY_CONFIGURED, GateFacts, Hold, decide, facts_to_record, route
+from domain.orders import (
+    FulfillmentReleased,
+    Order,
+    PharmacyCancellationFailed,
+    PharmacyCancellationRequested,
+    PharmacyOrderSubmitted,
+    PharmacySubmissionFailed,
+    PharmacySubmissionWithheld,
+)
 from domain.parties import Patient
+from domain.pharmacy_cancellation import needs_pharmacy_cancellation
 from service.clinic.routing import route_clinic_order
 from service.deps import MAX_WRITE_RETRIES, Deps
 from service.medical_review import current_products
@@ -38,8 +49,7 @@ log = structlog.get_logger(__name__)
 
 GATE = "fulfillment_gate"
 SUBMITTER = "pharmacy_submitter"
-# Test hook for the crash test: die right after the pharmacy answered, before anything is recorded.
-CRASH_ENV = "LEDGER_TEST_CRASH_AFTER_PHARMACY_CALL"
+CANCELLER = "pharmacy_canceller"
 
 
 class SubmissionDeferred(Exception):
@@ -107,6 +117,8 @@ def evaluate_gate(
     _with_retries(step)
     for fact in recorded:
         log.info("gate.decided", order_id=order_id, decision=fact.TYPE)
+        if isinstance(fact, FulfillmentReleased):
+            crash_point(AFTER_RELEASE)
     return recorded
 
 
@@ -116,16 +128,40 @@ def submit_released(
     order_id: str,
     clients: Mapping[str, PharmacyClient],
     tracking: tuple[str, int] | None = None,
+    *,
+    attempt_key: str | None = None,
 ) -> str:
-    """Send a released order to its pharmacy once; returns what happened."""
+    """Send a released order to its pharmacy once, deciding at the moment it submits; returns what
+    happened (nothing_to_do | withheld | failed | rejected | submitted).
+
+    The gate is asked again on the current facts (paid, open, prescription…): a refund or cancel
+    recorded since the release withholds the submission. The submission is then recorded at the
+    version those facts were read at, so a refund that lands while the pharmacy call is in flight
+    is not missed: the submission is recorded (it happened) and the canceller asks the pharmacy to
+    stop it. `attempt_key` is what the pharmacy dedupes on (default: our order id); a resubmission
+    after a rejection passes a new one and may submit an order that was submitted before.
+    """
     loaded = try_load(deps.store, "order", order_id)
     order: Order | None = loaded.state if loaded else None
-    if order is None or not order.fulfillment_released or order.pharmacy_submitted:
+    if (
+        loaded is None
+        or order is None
+        or not order.fulfillment_released
+        or (order.pharmacy_submitted and attempt_key is None)
+    ):
         append_tracked(deps, [], tracking)
         return "nothing_to_do"
+    facts = gate_facts(deps, ctx, order, frozenset(clients))
+    decision = decide(facts)
+    if isinstance(decision, Hold) and set(decision.checks_failed) - {PHARMACY_CONFIGURED}:
+        _record(
+            deps, ctx, order_id, PharmacySubmissionWithheld(failed_checks=decision.checks_failed), tracking
+        )
+        log.warning("pharmacy.withheld", order_id=order_id, failed_checks=list(decision.checks_failed))
+        return "withheld"
     partner = order.fulfillment_partner or ""
     client = clients.get(partner)
-    routed = route(gate_facts(deps, ctx, order, frozenset(clients)))
+    routed = route(facts)
     if client is None or routed is None:
         _record(
             deps,
@@ -139,7 +175,7 @@ def submit_released(
         return "failed"
     patient: Patient = load(deps.store, "patient", order.patient_id).state
     request = PharmacyOrder(
-        order_id=order.id,
+        order_id=attempt_key or order.id,
         partner=partner,
         patient_ref=order.patient_id,
         patient_state=patient.state,
@@ -168,24 +204,81 @@ def submit_released(
                 None,
             )
         raise SubmissionDeferred(str(exc)) from exc
-    if os.environ.get(CRASH_ENV) == "1":
-        os.kill(os.getpid(), signal.SIGKILL)
-    _record(
-        deps,
-        ctx,
-        order_id,
-        PharmacyOrderSubmitted(partner=partner, external_id=submission.external_id),
-        tracking,
-    )
+    crash_point(AFTER_PHARMACY_CALL)
+    submitted = PharmacyOrderSubmitted(partner=partner, external_id=submission.external_id)
+    if not _record_at(deps, ctx, loaded, submitted, tracking):
+        # The order moved while the pharmacy worked (a refund, a cancel, a webhook): record the
+        # submission on the new state; the canceller sees a closed order and asks to stop it.
+        _record(deps, ctx, order_id, submitted, tracking, resubmission=attempt_key is not None)
     log.info("pharmacy.submitted", order_id=order_id, partner=partner, created=submission.created)
     return "submitted"
 
 
-def _record(deps: Deps, ctx: Context, order_id: str, fact: Fact, tracking: tuple[str, int] | None) -> None:
+def cancel_if_closed(
+    deps: Deps,
+    ctx: Context,
+    order_id: str,
+    clients: Mapping[str, PharmacyClient],
+    tracking: tuple[str, int] | None = None,
+) -> str:
+    """Ask the pharmacy to stop an order refunded or canceled after it was submitted; returns what
+    happened (nothing_to_do | requested | refused). Unreachable: deferred, asked again later."""
+    loaded = try_load(deps.store, "order", order_id)
+    if loaded is None or not needs_pharmacy_cancellation(loaded.state):
+        append_tracked(deps, [], tracking)
+        return "nothing_to_do"
+    order: Order = loaded.state
+    partner = order.fulfillment_partner or ""
+    client = clients.get(partner)
+    fact: Fact
+    if client is None:
+        fact = PharmacyCancellationFailed(partner=partner, error="No pharmacy client is configured.")
+    else:
+        try:
+            result = client.cancel_order(order.id)
+            fact = PharmacyCancellationRequested(partner=partner, canceled=result.canceled)
+        except PharmacyRejected as exc:
+            fact = PharmacyCancellationFailed(partner=partner, error=f"{exc.code}: {exc.message}")
+        except PharmacyUnavailable as exc:
+            raise SubmissionDeferred(str(exc)) from exc
+    _record(deps, ctx, order_id, fact, tracking)
+    log.warning("pharmacy.cancellation", order_id=order_id, partner=partner, outcome=fact.TYPE)
+    return "requested" if isinstance(fact, PharmacyCancellationRequested) else "refused"
+
+
+def _record_at(
+    deps: Deps, ctx: Context, loaded: Loaded, fact: Fact, tracking: tuple[str, int] | None
+) -> bool:
+    """Append at the version the decision was made on; False when the order moved meanwhile."""
+    batch = deps.batch(ctx)
+    batch.extend(loaded, fact)
+    try:
+        append_tracked(deps, batch.events, tracking)  # False there: another worker recorded it
+    except ConcurrentWrite:
+        return False
+    return True
+
+
+def _record(
+    deps: Deps,
+    ctx: Context,
+    order_id: str,
+    fact: Fact,
+    tracking: tuple[str, int] | None,
+    *,
+    resubmission: bool = False,
+) -> None:
     def step() -> None:
         loaded: Loaded = load(deps.store, "order", order_id)
-        if isinstance(fact, PharmacyOrderSubmitted) and loaded.state.pharmacy_submitted:
-            append_tracked(deps, [], tracking)  # a concurrent submitter recorded it
+        state: Order = loaded.state
+        already = (
+            isinstance(fact, PharmacyOrderSubmitted) and state.pharmacy_submitted and not resubmission
+        ) or (
+            isinstance(fact, PharmacyCancellationRequested | PharmacyCancellationFailed)
+            and not needs_pharmacy_cancellation(state)
+        )
+        if already:
+            append_tracked(deps, [], tracking)  # a concurrent worker recorded it
             return
         batch = deps.batch(ctx)
         batch.extend(loaded, fact)

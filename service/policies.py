@@ -4,7 +4,8 @@ Policies, in the order one pass runs them:
 - `webhook_processor`   re-applies every stored webhook (a no-op when the HTTP handler already did);
 - `medical_review_autosubmit`   sends a paid order that reached AWAITING_SCRIPT to Beluga;
 - `fulfillment_gate`    releases or holds pharmacy submission (domain.gate);
-- `pharmacy_submitter`  submits released orders to their pharmacy;
+- `pharmacy_submitter`  submits released orders to their pharmacy, asking the gate again first;
+- `pharmacy_canceller`  asks the pharmacy to stop an order refunded or canceled after submission;
 then the payment reconciler (`service.reconcile`) finishes charges interrupted mid-way.
 Every effect is idempotent, so reading a notification twice (after a crash) changes nothing; the
 gate and the submitter write their tracking position in the same transaction as their events.
@@ -106,11 +107,23 @@ def _submit(p: Policies, event: Recorded, position: int) -> bool:
     return True
 
 
+def _cancel(p: Policies, event: Recorded, position: int) -> bool:
+    fulfillment.cancel_if_closed(
+        p.deps,
+        p.ctx(fulfillment.CANCELLER, event),
+        str(event.originator_id),
+        p.pharmacies,
+        tracking=(fulfillment.CANCELLER, position),
+    )
+    return True
+
+
 POLICIES: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     (WEBHOOKS, ("WebhookReceived",), _reapply_webhook),
     (AUTOSUBMIT, _READY_FOR_SCRIPT, _autosubmit),
     (fulfillment.GATE, _GATE_INPUTS, _gate),
     (fulfillment.SUBMITTER, ("FulfillmentReleased",), _submit),
+    (fulfillment.CANCELLER, ("PharmacyOrderSubmitted", "OrderRefunded", "OrderCanceled"), _cancel),
 )
 
 

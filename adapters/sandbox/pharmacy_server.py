@@ -5,6 +5,8 @@ Control endpoints (not part of either partner's API):
   GET  /_sandbox/orders                                   every order, with its submission count
   POST /_sandbox/orders/{referenceId}/status/{status}     {"carrier", "tracking", "reason"}? ->
        signed webhook to webhook_url_for(partner); `?partner=` when two partners share the id
+  POST /lifefile/v1/orders/{referenceId}/cancel, /dispensepro/api/orders/{external_order_id}/cancel
+       the partners' cancel calls: 200 canceled, 404 unknown, 409 once shipped or delivered
   POST /_sandbox/fail-next                                {"status", "code", "message", "times"}
 """
 
@@ -135,6 +137,42 @@ def create_pharmacy_sandbox(
             {"id": order["orderId"], "state": order["status"]}, status_code=201 if created else 200
         )
 
+    def cancel(partner: str, reference_id: str) -> tuple[int, str, str]:
+        """(status, code, message): mark the order canceled unless it already left the pharmacy."""
+        with state.lock:
+            order = state.orders.get((partner, reference_id))
+            if order is None:
+                return 404, "NOT_FOUND", "no such order"
+            if order["status"] in ("shipped", "delivered"):
+                return 409, "TOO_LATE", f"the order is already {order['status']}"
+            order["status"] = "canceled"
+            order["cancellations"] = order.get("cancellations", 0) + 1
+            return 200, "", ""
+
+    async def lifefile_cancel(request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {state.api_key}":
+            return error(401, "UNAUTHORIZED", "missing or wrong API key")
+        failure = take_failure()
+        if failure is not None:
+            return error(failure["status"], failure["code"], failure["message"])
+        status, code, message = cancel(BELMAR, request.path_params["reference_id"])
+        if status != 200:
+            return error(status, code, message)
+        return JSONResponse({"orderId": request.path_params["reference_id"], "status": "canceled"})
+
+    async def dispensepro_cancel(request: Request) -> Response:
+        if request.headers.get("x-api-key") != state.api_key:
+            return JSONResponse({"error_code": "unauthorized", "detail": "wrong key"}, status_code=401)
+        failure = take_failure()
+        if failure is not None:
+            return JSONResponse(
+                {"error_code": failure["code"], "detail": failure["message"]}, status_code=failure["status"]
+            )
+        status, code, message = cancel(DISPENSEPRO, request.path_params["reference_id"])
+        if status != 200:
+            return JSONResponse({"error_code": code.lower(), "detail": message}, status_code=status)
+        return JSONResponse({"id": request.path_params["reference_id"], "state": "canceled"})
+
     async def list_orders(request: Request) -> Response:
         with state.lock:
             return JSONResponse([dict(o) for o in state.orders.values()])
@@ -181,6 +219,8 @@ def create_pharmacy_sandbox(
         routes=[
             Route("/lifefile/v1/orders", lifefile_order, methods=["POST"]),
             Route("/dispensepro/api/orders", dispensepro_order, methods=["POST"]),
+            Route("/lifefile/v1/orders/{reference_id}/cancel", lifefile_cancel, methods=["POST"]),
+            Route("/dispensepro/api/orders/{reference_id}/cancel", dispensepro_cancel, methods=["POST"]),
             Route("/_sandbox/orders", list_orders, methods=["GET"]),
             Route("/_sandbox/orders/{reference_id}/status/{status}", set_status, methods=["POST"]),
             Route("/_sandbox/fail-next", fail_next, methods=["POST"]),

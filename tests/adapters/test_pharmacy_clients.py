@@ -296,3 +296,25 @@ def test_parser_rejects_non_objects(body: bytes) -> None:
     with pytest.raises(WebhookPayloadError) as err:
         parse_pharmacy_webhook(body)
     assert err.value.field == "body"
+
+
+@pytest.mark.parametrize("partner", PARTNERS)
+def test_cancel_stops_the_order_repeatably_and_is_refused_once_shipped(
+    pharmacy: RunningServer, http: httpx.Client, partner: str
+) -> None:
+    client = pharmacy_client(partner, pharmacy.url, API_KEY, http)
+    assert client.cancel_order("ord_never").canceled is False  # 404: nothing to stop
+    client.submit_order(order(partner))
+    assert client.cancel_order("ord_1").canceled
+    assert client.cancel_order("ord_1").canceled  # a retried cancel is harmless
+    [stored] = orders(pharmacy, http)
+    assert (stored["status"], stored["cancellations"]) == ("canceled", 2)
+
+    client.submit_order(order(partner, order_id="ord_2"))
+    http.post(f"{pharmacy.url}/_sandbox/orders/ord_2/status/shipped", json={})
+    with pytest.raises(PharmacyRejected) as err:
+        client.cancel_order("ord_2")
+    assert err.value.code.upper() == "TOO_LATE"
+    http.post(f"{pharmacy.url}/_sandbox/fail-next", json={"status": 503})
+    with pytest.raises(PharmacyUnavailable):
+        client.cancel_order("ord_1")

@@ -205,9 +205,9 @@ def _worker(tmp_path: Path, pharmacy_url: str, *, crash: bool) -> subprocess.Com
     env.pop("DATABASE_URL", None)
     env.pop("LEDGER_BELUGA_URL", None)
     if crash:
-        env["LEDGER_TEST_CRASH_AFTER_PHARMACY_CALL"] = "1"
+        env["LEDGER_TEST_CRASH_AT"] = "after_pharmacy_call"
     else:
-        env.pop("LEDGER_TEST_CRASH_AFTER_PHARMACY_CALL", None)
+        env.pop("LEDGER_TEST_CRASH_AT", None)
     return subprocess.run(
         [sys.executable, "-c", "from ledger.cli import main; main()", "worker", "--until-idle"],
         env=env,
