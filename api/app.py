@@ -27,6 +27,7 @@ from api import (
     routes_support,
     webhooks,
 )
+from api.console import console_routes
 from api.openapi import build_openapi
 from api.problems import KNOWN_ERRORS, from_exception, problem
 from api.runtime import Runtime
@@ -133,6 +134,7 @@ def create_app(
         *webhooks.routes,
         *routes_search.routes,
         *routes_support.routes,
+        *console_routes(),
         *(extra_routes or []),
     ]
     app = Starlette(

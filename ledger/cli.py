@@ -12,6 +12,7 @@ from adapters.logging import configure_logging
 from api.auth import ROLES, issue_token
 from ledger import serving
 from ledger.bootstrap import build_runtime
+from ledger.console_links import console_banner
 from ledger.demo import banner, ensure_demo
 from ledger.fulfillment import start_demo_vendors
 from ledger.settings import Settings, SettingsError, load_settings
@@ -65,6 +66,7 @@ def serve(
                 typer.echo(banner(runtime, data, f"http://{host}:{port}"))
         if vendors is not None:
             typer.echo(vendors.banner())
+        typer.echo(console_banner(settings.secret or "", f"http://{host}:{port}", settings.organization_id))
         with_workers = workers if workers is not None else settings.env == "local"
         serving.run(settings, runtime, host=host, port=port, processes=processes, workers=with_workers)
     finally:
@@ -105,3 +107,4 @@ def main() -> None:  # pragma: no cover - console entry point
 from ledger import cli_fulfillment  # noqa: E402, F401, I001  (registers `ledger worker`)
 from ledger import cli_streams  # noqa: E402, F401  (registers relay, verify, export, verify-export)
 from ledger import replay_cli  # noqa: E402, F401  (registers `ledger replay …`)
+from ledger import cli_console  # noqa: E402, F401  (registers `ledger console-link`)
