@@ -14,10 +14,17 @@ import pytest
 from tests.support.vendors import Stack, paid_refill, running_stack, seed_catalog
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        # `ledger serve --processes 2` and two `ledger worker`s: no effect twice across processes
+        pytest.param("deployed", marks=pytest.mark.postgres),
+    ]
+)
 def stack(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    with running_stack(tmp_path, url) as running:
+    url = request.getfixturevalue("pg_url") if request.param != "sqlite" else None
+    with running_stack(tmp_path, url, deployed=request.param == "deployed") as running:
         yield running
 
 

@@ -2,37 +2,59 @@
 
 Exactly one refill order must exist afterwards and at most one charge may succeed, whether the
 requests share one Idempotency-Key (a client resending) or each carries its own (double clicks
-from several tabs).
+from several tabs) — served by one process, or raced across the two processes of
+`ledger serve --processes 2` (with two `ledger worker`s beside them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from adapters.eventstore import decode_notification
+from adapters.eventstore import LedgerStore, decode_notification
 from adapters.payments.fake import FakeGateway
 from adapters.sandbox.runner import serve_in_thread
 from api.app import create_app
+from api.runtime import Runtime
 from ledger.bootstrap import Wiring, build_runtime
+from ledger.settings import Settings
 from tests.support.app import ORG, ledger_settings
+from tests.support.deployed import Deployment, deployed_ledger
 
 pytestmark = pytest.mark.postgres
 
 
+def succeeded_payments(store: LedgerStore) -> int:
+    return sum(1 for _ in store.iter_notifications(topics=["PaymentSucceeded"]))
+
+
+@contextmanager
+def served(runtime: Runtime, settings: Settings, deployed: bool) -> Iterator[tuple[str, Deployment | None]]:
+    if deployed:
+        with deployed_ledger(settings) as deployment:
+            yield deployment.url, deployment
+    else:
+        with serve_in_thread(create_app(runtime)) as server:
+            yield server.url, None
+
+
+@pytest.mark.parametrize("served_by", ["one process", "two processes"])
 @pytest.mark.parametrize("keys", ["same-key", "key-per-request"])
 def test_fifty_concurrent_refills_make_one_order_and_at_most_one_charge(
-    pg_url: str, tmp_path: Path, keys: str
+    pg_url: str, tmp_path: Path, keys: str, served_by: str
 ) -> None:
     from datetime import UTC, datetime
 
     from api.auth import issue_token
 
     gateway = FakeGateway()
-    runtime = build_runtime(ledger_settings(tmp_path, pg_url), Wiring(gateways={"fake": gateway}))
+    settings = ledger_settings(tmp_path, pg_url)
+    runtime = build_runtime(settings, Wiring(gateways={"fake": gateway}))
 
     def token(role: str, sub: str | None = None) -> str:
         return issue_token(
@@ -44,8 +66,8 @@ def test_fifty_concurrent_refills_make_one_order_and_at_most_one_charge(
         )
 
     with (
-        serve_in_thread(create_app(runtime)) as server,
-        httpx.Client(base_url=server.url, timeout=60) as http,
+        served(runtime, settings, served_by == "two processes") as (url, deployment),
+        httpx.Client(base_url=url, timeout=60, limits=httpx.Limits(max_connections=50)) as http,
     ):
         staff = {"Authorization": f"Bearer {token('staff')}"}
         product = http.post(
@@ -75,6 +97,7 @@ def test_fifty_concurrent_refills_make_one_order_and_at_most_one_charge(
             == 200
         )
         charges_before = gateway.charges_succeeded()
+        payments_before = succeeded_payments(runtime.deps.store)
         patient_auth = {"Authorization": f"Bearer {token('patient', patient['id'])}"}
 
         def request(i: int) -> int:
@@ -93,9 +116,15 @@ def test_fifty_concurrent_refills_make_one_order_and_at_most_one_charge(
         refill_orders = [
             n for n in store.iter_notifications(topics=["OrderPlaced"]) if b"PATIENT_REFILL" in n.state
         ]
+        payments = succeeded_payments(store) - payments_before
+        served_from = deployment.api_pids_serving("/orders/{order_id}/refills") if deployment else {0}
+    for hook in reversed(runtime.on_shutdown):
+        hook()
 
     assert all(s in (200, 201, 409) for s in statuses), statuses
     assert len(refills) == 1, [r.fact for r in refills]
     assert statuses.count(201) == 1
     assert len(refill_orders) == 1
-    assert gateway.charges_succeeded() - charges_before <= 1
+    assert gateway.charges_succeeded() - charges_before <= 1  # this process's gateway (one process)
+    assert payments <= 1
+    assert len(served_from) == (2 if deployment else 1)  # the race ran across both API processes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from api.runtime import Runtime
 from ledger.bootstrap import Wiring, build_runtime
 from ledger.fulfillment import start_policy_worker
 from ledger.settings import Settings
+from tests.support.deployed import Deployment, deployed_ledger, free_port
 
 ORG = "org_vendors"
 BELUGA_SECRET, PHARMACY_SECRET, STRIPE_SECRET = (
@@ -61,6 +62,8 @@ class Stack:
     pharmacy_url: str
     runtime: Runtime
     http: httpx.Client
+    settings: Settings | None = None
+    deployment: Deployment | None = None  # when the ledger runs as subprocesses
 
     def auth(self, role: str, subject: str | None = None) -> dict[str, str]:
         token = issue_token(
@@ -106,7 +109,11 @@ class Stack:
 
 
 @contextmanager
-def running_stack(var_dir: Path, database_url: str | None = None, *, worker: bool = True) -> Iterator[Stack]:
+def running_stack(
+    var_dir: Path, database_url: str | None = None, *, worker: bool = True, deployed: bool = False
+) -> Iterator[Stack]:
+    """The ledger in this process (a thread serving HTTP, the policy worker beside it), or `deployed`:
+    `ledger serve --processes 2` and two `ledger worker`s as subprocesses on PostgreSQL."""
     beluga_app = create_beluga_sandbox(None, BELUGA_SECRET, BELUGA_KEY)
     beluga = serve_in_thread(beluga_app)
     ledger_url: dict[str, str] = {}
@@ -121,18 +128,24 @@ def running_stack(var_dir: Path, database_url: str | None = None, *, worker: boo
         var_dir, database_url, LEDGER_BELUGA_URL=beluga.url, LEDGER_PHARMACY_URL=pharmacy.url
     )
     runtime = build_runtime(settings, Wiring(gateways={"fake": FakeGateway()}))
-    server = serve_in_thread(create_app(runtime))
-    ledger_url["url"] = server.url
-    beluga_app.state.sandbox.webhook_url = f"{server.url}/webhooks/beluga"
-    if worker:
-        start_policy_worker(runtime, poll_seconds=0.05)
-    try:
+    deployment: Deployment | None = None
+    with ExitStack() as running:
+        running.callback(pharmacy.stop)
+        running.callback(beluga.stop)
+        if deployed:
+            # This process's runtime only reads (and mints tokens); the deployment does the work.
+            running.callback(lambda: [hook() for hook in reversed(runtime.on_shutdown)])
+            deployment = running.enter_context(deployed_ledger(settings, port=free_port()))
+            ledger_url["url"] = deployment.url
+        else:
+            server = serve_in_thread(create_app(runtime))
+            running.callback(server.stop)  # runs the app's shutdown hooks: the worker, then the stores
+            ledger_url["url"] = server.url
+            if worker:
+                start_policy_worker(runtime, poll_seconds=0.05)
+        beluga_app.state.sandbox.webhook_url = f"{ledger_url['url']}/webhooks/beluga"
         with httpx.Client(timeout=30.0) as http:
-            yield Stack(server.url, beluga.url, pharmacy.url, runtime, http)
-    finally:
-        server.stop()  # runs the app's shutdown hooks: the worker, then the stores
-        beluga.stop()
-        pharmacy.stop()
+            yield Stack(ledger_url["url"], beluga.url, pharmacy.url, runtime, http, settings, deployment)
 
 
 def seed_catalog(
