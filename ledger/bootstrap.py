@@ -50,7 +50,10 @@ def build_gateways(settings: Settings) -> dict[str, PaymentGateway]:
 
 def build_views(settings: Settings) -> ViewDatabase:
     kind, target = settings.views_target()
-    return PostgresViews(target) if kind == "postgres" else SqliteViews(target)
+    # The read side's pool is sized like the store's: both serve the same request threads.
+    return (
+        PostgresViews(target, max_size=settings.db_pool_size) if kind == "postgres" else SqliteViews(target)
+    )
 
 
 def default_projections(store: LedgerStore | None = None) -> list[Projection]:

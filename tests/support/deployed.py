@@ -49,7 +49,7 @@ class Deployment:
             if line.get("event") == "request" and line.get("path") == path_template
         }
 
-    def active_worker(self, job: str, timeout: float = 20.0) -> int:
+    def active_worker(self, job: str, timeout: float = 60.0) -> int:
         """Index (into `workers`) of a live process that took `job`'s lease (a job or a projection)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -78,7 +78,7 @@ def _json_lines(path: Path) -> Iterator[dict[str, Any]]:
                 continue
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -99,7 +99,14 @@ def deployed_ledger(
     """`ledger serve --processes N --no-workers` and `workers` x `ledger worker` on `settings`' database."""
     assert settings.is_postgres, "N API processes share PostgreSQL only"
     port = port or free_port()
-    env = {**os.environ, **settings_env(settings), "LEDGER_LOG_JSON": "true", "LEDGER_LOG_LEVEL": "INFO"}
+    env = {
+        **os.environ,
+        **settings_env(settings),
+        "LEDGER_LOG_JSON": "true",
+        "LEDGER_LOG_LEVEL": "INFO",
+        # Small pools: eight of us share one server's 100 connections, and each process has its pools.
+        "LEDGER_DB_POOL_SIZE": "3",
+    }
     logs = settings.var_dir
     logs.mkdir(parents=True, exist_ok=True)
     ledger = [sys.executable, "-m", "ledger"]
