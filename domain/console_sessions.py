@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from domain.errors import Conflict
+from domain.errors import Conflict, InvalidCommand
 from domain.events import Fact
 
 CONSOLE_ROLES = ("cs", "ops", "staff", "compliance", "clinic", "patient")
@@ -23,6 +23,21 @@ class ConsoleSessionStarted(Fact):
     subject: str | None
     started_at: datetime
     expires_at: datetime
+
+
+class ConsoleActionTaken(Fact):
+    """An operator took an action from the console: what, on which order, and the reason they gave.
+
+    The action's own facts (a refund, a retry) carry the actor; this one adds the why, for every
+    action alike, whether or not the action's own facts have a field for it.
+    """
+
+    TYPE = "ConsoleActionTaken"
+    AGGREGATE = "console_session"
+    action: str
+    order_id: str
+    reason: str
+    taken_at: datetime
 
 
 class ConsoleSessionEnded(Fact):
@@ -54,6 +69,16 @@ def end_session(state: ConsoleSession, *, now: datetime) -> list[Fact]:
     if state.ended_at is not None:
         raise Conflict("The session has already ended.", reasons=("SESSION_ENDED",))
     return [ConsoleSessionEnded(reason="signed_out", ended_at=now)]
+
+
+def take_action(
+    state: ConsoleSession, *, action: str, order_id: str, reason: str, now: datetime
+) -> list[Fact]:
+    if not reason.strip():
+        raise InvalidCommand("Say why: a reason is required.", field="reason", reasons=("REASON_REQUIRED",))
+    if not state.active(now):
+        raise Conflict("The session has ended.", reasons=("SESSION_ENDED",))
+    return [ConsoleActionTaken(action=action, order_id=order_id, reason=reason.strip()[:500], taken_at=now)]
 
 
 def evolve_session(state: ConsoleSession | None, fact: Fact, aggregate_id: str) -> ConsoleSession:

@@ -6,9 +6,9 @@ from datetime import datetime
 from uuid import UUID
 
 from adapters.eventstore import ConcurrentWrite, stable_id
-from domain.console_sessions import ConsoleSession, end_session, start_session
+from domain.console_sessions import ConsoleSession, end_session, start_session, take_action
 from domain.errors import Conflict
-from service.deps import Deps
+from service.deps import Deps, retry_on_conflict
 from service.unit import Context, load_owned, try_load
 
 
@@ -38,6 +38,22 @@ def current(deps: Deps, organization_id: str, session_id: str) -> ConsoleSession
     state = loaded.state
     assert isinstance(state, ConsoleSession)
     return state if state.active(deps.clock()) else None
+
+
+def record_action(
+    deps: Deps, ctx: Context, session_id: str, *, action: str, order_id: str, reason: str
+) -> None:
+    """Record who took which console action on which order and why, before the action runs."""
+
+    def attempt() -> None:
+        loaded = load_owned(deps.store, ctx, "console_session", session_id)
+        batch = deps.batch(ctx)
+        batch.extend(
+            loaded, *take_action(loaded.state, action=action, order_id=order_id, reason=reason, now=batch.now)
+        )
+        deps.commit(batch)
+
+    retry_on_conflict(attempt)
 
 
 def finish(deps: Deps, ctx: Context, session_id: str) -> None:

@@ -160,24 +160,44 @@ RETRYABLE = frozenset({"not_submitted", "blocked", "failed"})
 def retry(deps: Deps, ctx: Context, order_id: str, beluga: VisitSubmitter | None) -> Order:
     """Ops re-send after fixing a cause; the visit keeps its masterId."""
     order: Order = load_owned(deps.store, ctx, "order", order_id).state
+    refused = retry_refusal(order)
+    if refused is not None:
+        raise refused
+    return submit(deps, ctx, order_id, beluga, trigger=mr.RETRY_TRIGGER)
+
+
+def retry_refusal(order: Order) -> Conflict | None:
+    """Why `retry` would refuse this order now (None: it would accept); the console asks too."""
     if not mr.needs_medical_review(order):
-        raise Conflict("This order needs no medical review.", reasons=("MEDICAL_REVIEW_NOT_REQUIRED",))
+        return Conflict("This order needs no medical review.", reasons=("MEDICAL_REVIEW_NOT_REQUIRED",))
     if order_status(order) in ("CANCELED", "REFUNDED", "REJECTED"):
-        raise Conflict("The order is closed.", reasons=("ORDER_CLOSED",))
+        return Conflict("The order is closed.", reasons=("ORDER_CLOSED",))
     if not order.paid:
-        raise Conflict("The order is not paid yet.", reasons=("NOT_PAID",))
+        return Conflict("The order is not paid yet.", reasons=("NOT_PAID",))
     if order.medical_review_status == "canceled":
-        raise Conflict(
+        return Conflict(
             "Beluga canceled this consult; its masterId cannot be sent again. Start a new consult or "
             "refund the order.",
             reasons=("CONSULT_CANCELED",),
         )
     if order.medical_review_status not in RETRYABLE:
-        raise Conflict(
+        return Conflict(
             f"The medical review is already {order.medical_review_status}.",
             reasons=("MEDICAL_REVIEW_NOT_RETRYABLE",),
         )
-    return submit(deps, ctx, order_id, beluga, trigger=mr.RETRY_TRIGGER)
+    return None
+
+
+def new_consult_refusal(order: Order) -> Conflict | None:
+    """Why `start_new_consult` would refuse this order now (None: it would accept)."""
+    if order_status(order) in ("CANCELED", "REFUNDED", "REJECTED"):
+        return Conflict("The order is closed.", reasons=("ORDER_CLOSED",))
+    if order.medical_review_status != "canceled":
+        return Conflict(
+            "A new consult is only for an order whose consult Beluga canceled.",
+            reasons=("CONSULT_NOT_CANCELED",),
+        )
+    return None
 
 
 def start_new_consult(
@@ -192,13 +212,9 @@ def start_new_consult(
     def open_consult() -> None:
         loaded = load_owned(deps.store, ctx, "order", order_id)
         order: Order = loaded.state
-        if order_status(order) in ("CANCELED", "REFUNDED", "REJECTED"):
-            raise Conflict("The order is closed.", reasons=("ORDER_CLOSED",))
-        if order.medical_review_status != "canceled":
-            raise Conflict(
-                "A new consult is only for an order whose consult Beluga canceled.",
-                reasons=("CONSULT_NOT_CANCELED",),
-            )
+        refused = new_consult_refusal(order)
+        if refused is not None:
+            raise refused
         number = order.consult_number + 1
         batch = deps.batch(ctx)
         batch.extend(

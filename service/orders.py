@@ -153,13 +153,30 @@ def pay_invoice(
     return charge_invoice(deps, ctx, invoice_id, method, keyed=keyed)
 
 
+def cancel_refusal(order: Order) -> Conflict | None:
+    """Why `cancel_order` would refuse this order now (None: it would accept); the console asks too."""
+    if order.canceled_reason is not None or order.refunded:
+        return Conflict("The order is already canceled or refunded.", reasons=("ORDER_CLOSED",))
+    if order.paid:
+        return Conflict("A paid order is refunded, not canceled.", reasons=("ORDER_PAID",))
+    return None
+
+
+def refund_refusal(order: Order, invoice: Invoice) -> Conflict | None:
+    """Why `refund_order` would refuse this order now (None: it would accept)."""
+    if order.refunded or order.canceled_reason is not None:
+        return Conflict("The order is already canceled or refunded.", reasons=("ORDER_CLOSED",))
+    if invoice.status != "PAID" or invoice.succeeded_attempt is None:
+        return Conflict("Only a paid order can be refunded.", reasons=("NOT_PAID",))
+    return None
+
+
 def cancel_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:
     def attempt() -> Order:
         order = load_owned(deps.store, ctx, "order", order_id)
-        if order.state.canceled_reason is not None or order.state.refunded:
-            raise Conflict("The order is already canceled or refunded.", reasons=("ORDER_CLOSED",))
-        if order.state.paid:
-            raise Conflict("A paid order is refunded, not canceled.", reasons=("ORDER_PAID",))
+        refused = cancel_refusal(order.state)
+        if refused is not None:
+            raise refused
         invoice = load_owned(deps.store, ctx, "invoice", order.state.placed.invoice_id)
         batch = deps.batch(ctx)
         batch.extend(order, OrderCanceled(reason=reason))
@@ -174,12 +191,12 @@ def cancel_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:
 def refund_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:
     """Refund through the gateway that took the payment, then record it."""
     order = get_order(deps, ctx, order_id)
-    if order.refunded or order.canceled_reason is not None:
-        raise Conflict("The order is already canceled or refunded.", reasons=("ORDER_CLOSED",))
     invoice = get_invoice(deps, ctx, order.placed.invoice_id)
+    refused = refund_refusal(order, invoice)
+    if refused is not None:
+        raise refused
     paid = invoice.succeeded_attempt
-    if invoice.status != "PAID" or paid is None:
-        raise Conflict("Only a paid order can be refunded.", reasons=("NOT_PAID",))
+    assert paid is not None
     amount = sum(line.unit_price_cents * line.quantity for line in order.placed.lines)
     outcome = deps.gateway(paid.gateway).refund(
         idempotency_key=f"refund-{order_id}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.console import signin
+from api.console import orders, signin
 
 
 def console_routes() -> list[BaseRoute]:
@@ -20,5 +20,8 @@ def console_routes() -> list[BaseRoute]:
         Route("/console/sign-in", signin.sign_in, methods=["POST"], include_in_schema=False),
         signin.sign_out,
         signin.home,
+        orders.find,
+        orders.order_page,
+        orders.take_action,
         Mount("/console/static", StaticFiles(packages=[("api.console", "static")]), name="console_static"),
     ]

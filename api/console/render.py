@@ -66,7 +66,7 @@ def copyable(value: str | None) -> Markup:
         return Markup("—")
     return Markup(
         '<code class="id">{0}</code><button type="button" class="copy" data-copy="{0}" '
-        'title="Copy">⧉</button>'
+        'title="Copy to the clipboard">copy</button>'
     ).format(value)
 
 

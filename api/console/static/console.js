@@ -11,7 +11,7 @@
     localTimes(document);
     document.querySelectorAll("button.copy[data-copy]").forEach(function (b) {
       b.addEventListener("click", function () {
-        navigator.clipboard.writeText(b.getAttribute("data-copy")).then(function () { b.textContent = "✓"; });
+        navigator.clipboard.writeText(b.getAttribute("data-copy")).then(function () { b.textContent = "copied"; });
       });
     });
     document.querySelectorAll("button[data-copy-from]").forEach(function (b) {
