@@ -52,6 +52,11 @@ class RelayConfig:
     name: str = "nats_relay"  # its row in projection_tracking
     duplicate_window: float = 3600.0  # seconds; must outlast the longest crash-and-restart
     page: int = 200
+    replicas: int = 1  # copies of the stream a JetStream cluster keeps (3 survives losing a node)
+
+    def servers(self) -> list[str]:
+        """`url` may name every node of a cluster, comma-separated (NATS's own convention)."""
+        return [u.strip() for u in self.url.split(",") if u.strip()]
 
 
 class NatsRelay:
@@ -69,7 +74,7 @@ class NatsRelay:
 
     async def connect(self) -> None:
         try:
-            self._nc = await nats.connect(self.config.url, connect_timeout=5, max_reconnect_attempts=3)
+            self._nc = await nats.connect(self.config.servers(), connect_timeout=5, max_reconnect_attempts=3)
             self._js = self._nc.jetstream()
             await self._ensure_stream()
         except (OSError, nats.errors.Error) as exc:
@@ -91,6 +96,7 @@ class NatsRelay:
                     name=self.config.stream,
                     subjects=[f"{self.config.prefix}.>"],
                     duplicate_window=self.config.duplicate_window,
+                    num_replicas=self.config.replicas,
                 )
             )
 

@@ -39,7 +39,7 @@ def worker(
             handled = run_until_idle(runtime.extras["policies"])
             typer.echo(f"handled {handled} notifications", err=True)
             return
-        start_workers(runtime, kinds, nats_url=settings.nats_url)
+        start_workers(runtime, kinds, nats_url=settings.nats_url, nats_replicas=settings.nats_replicas)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -47,7 +47,8 @@ def relay(
         console.print("error: NATS_URL is not set")
         raise typer.Exit(2)
     store, views = LedgerStore(env=settings.store_env()), build_views(settings)
-    worker = NatsRelay(store, views, RelayConfig(url=settings.nats_url, stream=stream, prefix=prefix))
+    config = RelayConfig(url=settings.nats_url, stream=stream, prefix=prefix, replicas=settings.nats_replicas)
+    worker = NatsRelay(store, views, config)
 
     async def main() -> None:
         await worker.connect()

@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     beluga_api_key: str | None = Field(None, alias="LEDGER_BELUGA_API_KEY")
     pharmacy_url: str | None = Field(None, alias="LEDGER_PHARMACY_URL")
     pharmacy_api_key: str | None = Field(None, alias="LEDGER_PHARMACY_API_KEY")
-    nats_url: str | None = Field(None, alias="NATS_URL")
+    nats_url: str | None = Field(None, alias="NATS_URL")  # a cluster's nodes comma-separated
+    nats_replicas: int = Field(1, alias="LEDGER_NATS_REPLICAS", ge=1)  # 3 on a JetStream cluster
     log_json: bool | None = Field(None, alias="LEDGER_LOG_JSON")
     log_level: str = Field("INFO", alias="LEDGER_LOG_LEVEL")
     db_pool_size: int = Field(10, alias="LEDGER_DB_POOL_SIZE")

@@ -13,11 +13,13 @@ run for failover: the stand-bys take over within a second of the active one dyin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from adapters.chain import Signer
-from adapters.nats_relay import NatsRelay, RelayConfig
+from adapters.eventstore import LedgerStore
+from adapters.nats_relay import NatsRelay, RelayConfig, TrackingDatabase
 from adapters.singleton import SingletonLoop
 from api.runtime import Runtime
 from ledger.fulfillment import start_policy_worker
@@ -52,9 +54,15 @@ def start_sealer(runtime: Runtime, *, poll: float = 1.0) -> SingletonLoop:
     return loop
 
 
-def start_relay(runtime: Runtime, nats_url: str, config: RelayConfig | None = None) -> SingletonLoop:
-    """Publish the log to NATS JetStream from its tracked position, connecting on first use."""
-    relay = NatsRelay(runtime.deps.store, runtime.views, config or RelayConfig(url=nats_url))
+def relay_loop(
+    store: LedgerStore,
+    db: TrackingDatabase,
+    config: RelayConfig,
+    after_publish: Callable[[int], None] | None = None,
+) -> SingletonLoop:
+    """The relay as a singleton job: connects on first use, and after any failure (a NATS node gone, a
+    leader election) reconnects and resumes from the tracked position; JetStream drops the re-sent."""
+    relay = NatsRelay(store, db, config, after_publish)
     events = asyncio.new_event_loop()  # used only by the loop's own thread
     connected = False
 
@@ -66,21 +74,32 @@ def start_relay(runtime: Runtime, nats_url: str, config: RelayConfig | None = No
         try:
             return events.run_until_complete(relay.catch_up())
         except Exception:
-            connected = False  # reconnect next time; the tracked position says where to resume
-            events.run_until_complete(relay.close())
+            connected = False
+            with contextlib.suppress(Exception):
+                events.run_until_complete(relay.close())
             raise
 
     def close() -> None:
-        events.run_until_complete(relay.close())
+        with contextlib.suppress(Exception):
+            events.run_until_complete(relay.close())
+        pending = asyncio.all_tasks(events)  # the NATS client's own tasks, after a broken connection
+        for task in pending:
+            task.cancel()
+        events.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         events.close()
 
-    loop = SingletonLoop("relay", runtime.deps.store, step, on_stop=close).start()
+    return SingletonLoop("relay", store, step, poll=1.0, on_stop=close)
+
+
+def start_relay(runtime: Runtime, config: RelayConfig) -> SingletonLoop:
+    """Publish the log to NATS JetStream from its tracked position."""
+    loop = relay_loop(runtime.deps.store, runtime.views, config).start()
     runtime.on_shutdown.append(loop.stop)
     return loop
 
 
 def start_workers(
-    runtime: Runtime, kinds: Iterable[str], *, nats_url: str | None = None
+    runtime: Runtime, kinds: Iterable[str], *, nats_url: str | None = None, nats_replicas: int = 1
 ) -> list[Callable[[], None]]:
     """Start the named kinds in this process; returns their stop functions (also on runtime.on_shutdown)."""
     started: list[Stoppable] = []
@@ -92,7 +111,7 @@ def start_workers(
         elif kind == "sealer":
             started.append(start_sealer(runtime))
         elif kind == "relay" and nats_url:
-            started.append(start_relay(runtime, nats_url))
+            started.append(start_relay(runtime, RelayConfig(url=nats_url, replicas=nats_replicas)))
         elif kind != "relay":
             raise ValueError(f"unknown worker kind {kind!r}; one of {', '.join(KINDS)}")
     return [w.stop for w in started]
