@@ -1,230 +1,351 @@
-"""Benchmark: refill requests per second through the HTTP API, and events appended per second,
-each beside a raw-PostgreSQL baseline measured in the same run on the same server.
+"""Benchmark: new refills per second through `ledger serve` on PostgreSQL, as deployed (its workers
+running), driven by `wrk` with a Lua script, beside the raw ceiling measured in the same run.
 
-    .venv/bin/python scripts/bench_refills.py [--requests 400] [--concurrency 8] [--database-url URL]
+    .venv/bin/python scripts/bench_refills.py [--seconds 10] [--connections 8 32] [--processes 1 2]
+        [--pool 10] [--threads 40] [--orders 2500] [--write-docs]
 
-Uses a fresh database on the server named by --database-url / LEDGER_TEST_DATABASE_URL /
-DATABASE_URL, else the local one (as the tests do), and drops it afterwards.
+- Load: `wrk` (Debian's package) with `scripts/bench/refills.lua`; every request refills a different
+  pre-seeded paid order (a new refill each: 201), as the patient who owns it.
+- As deployed: `ledger serve --processes N --no-workers` and one `ledger worker` (every kind).
+- Ceiling: `scripts/bench/ceiling.py`, a minimal Starlette route served the same way (uvicorn, N
+  processes, the same thread pool), appending 3 rows in one transaction behind
+  `LOCK TABLE … IN EXCLUSIVE MODE` + NOTIFY, as the event store's write does.
+- Reports refills/s, its ratio to the ceiling, p50 and p99, and the machine's load (`uptime`): the
+  ratio is what counts on a shared machine. `--write-docs` adds the table to docs/BENCHMARKS.md.
+Uses a fresh database on the server named by LEDGER_TEST_DATABASE_URL / DATABASE_URL, else the local
+one (as the tests do), and drops it afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import base64
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import uuid4
+from typing import Any
 
 import httpx
 import psycopg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from adapters.dburl import libpq_conninfo, parse_database_url
-from adapters.eventstore import LedgerStore
-from api.auth import issue_token
-from domain.catalog import ProductAdded
-from domain.events import Actor, Meta, Recorded
-from tests.support.postgres import fresh_database
+from adapters.dburl import libpq_conninfo, parse_database_url  # noqa: E402
+from api.auth import issue_token  # noqa: E402
+from tests.support.postgres import fresh_database  # noqa: E402
 
 ORG = "org_bench"
+SECRET = "bench-secret-" + "x" * 24
+LUA = ROOT / "scripts" / "bench" / "refills.lua"
+WRK = "/usr/bin/wrk"
 
 
-def raw_transactions(conninfo: str, n: int, rows: int, concurrency: int) -> float:
-    """Baseline: `n` transactions of `rows` inserted rows each, over `concurrency` connections."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS raw_events (id BIGSERIAL PRIMARY KEY, stream UUID NOT NULL,"
-            " version INT NOT NULL, topic TEXT NOT NULL, state BYTEA NOT NULL, UNIQUE (stream, version))"
-        )
-    payload = b'{"v":1,"data":{"price_cents":29900,"sku":"SEMA"},"actor":{"kind":"patient","id":"x"}}' * 3
+@dataclass
+class Run:
+    what: str
+    processes: int
+    connections: int
+    created: int
+    other: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    load: str
 
-    def worker(count: int) -> None:
-        with psycopg.connect(conninfo) as conn:
-            for _ in range(count):
-                stream = uuid4()
-                with conn.transaction():
-                    conn.cursor().executemany(
-                        "INSERT INTO raw_events (stream, version, topic, state) VALUES (%s, %s, %s, %s)",
-                        [(stream, v, "OrderPlaced", payload) for v in range(1, rows + 1)],
-                    )
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(worker, [n // concurrency] * concurrency))
-    return (n // concurrency * concurrency) / (time.perf_counter() - started)
+    @property
+    def rate(self) -> float:
+        return self.created / self.seconds if self.seconds else 0.0
 
 
-def store_appends(store: LedgerStore, n: int, batch: int) -> float:
-    """Events per second through LedgerStore.append, `batch` events per transaction."""
-    meta = Meta(uuid4(), ORG, datetime.now(UTC), Actor(kind="system", id="bench"), "bench", "bench")
-    fact = ProductAdded(
-        sku="SEMA",
-        name="Semaglutide",
-        price_cents=29900,
-        currency="usd",
-        active=True,
-        kind="medication",
-        requires_intake=True,
-    )
-    started = time.perf_counter()
-    for _ in range(n // batch):
-        store.append([Recorded(uuid4(), 1, fact, meta) for _ in range(batch)])
-    return (n // batch * batch) / (time.perf_counter() - started)
-
-
-def refill_requests(url: str, requests: int, concurrency: int) -> tuple[float, float, float]:
-    """Refill requests against `ledger serve` in its own process (as deployed), over loopback."""
-    import os
-    import socket
-    import subprocess
-
-    var = Path(tempfile.mkdtemp())
-    secret = "bench-secret-" + "x" * 24
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
+        return int(sock.getsockname()[1])
+
+
+def load_average() -> str:
+    return " ".join(f"{n:.1f}" for n in os.getloadavg())
+
+
+def ledger_env(url: str, var: Path, pool: int, threads: int) -> dict[str, str]:
+    return {
         **os.environ,
         "DATABASE_URL": url,
+        "LEDGER_ENV": "production",
         "LEDGER_VAR_DIR": str(var),
-        "LEDGER_SECRET": secret,
         "LEDGER_ORGANIZATION_ID": ORG,
-        "LEDGER_LOG_LEVEL": "WARNING",
-        "LEDGER_LOG_JSON": "true",
+        "LEDGER_SECRET": SECRET,
+        "LEDGER_STRIPE_WEBHOOK_SECRET": "whsec_bench",
+        "LEDGER_BELUGA_WEBHOOK_SECRET": "beluga-bench",
+        "LEDGER_PHARMACY_WEBHOOK_SECRET": "pharmacy-bench",
+        "LEDGER_SIGNING_KEY": base64.b64encode(b"b" * 32).decode(),
+        "LEDGER_PAYMENT_GATEWAY": "fake",
+        "LEDGER_LOG_LEVEL": "WARNING",  # as in production minus the per-request line
+        "LEDGER_DB_POOL_SIZE": str(pool),
+        "LEDGER_API_THREADS": str(threads),
     }
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("ledger")), "serve", "--port", str(port), "--no-demo"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+@contextmanager
+def running(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    log = open(Path(env.get("LEDGER_VAR_DIR", tempfile.gettempdir())) / f"server-{port}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        now = datetime.now(UTC)
-        staff = {
-            "Authorization": f"Bearer {issue_token(secret, role='staff', subject=None, organization_id=ORG, now=now)}"
-        }
-        with httpx.Client(
-            base_url=base, timeout=60, limits=httpx.Limits(max_connections=concurrency)
-        ) as http:
-            product = http.post(
-                "/products",
-                headers=staff,
-                json={
-                    "sku": "SEMA",
-                    "name": "Semaglutide",
-                    "price_cents": 29900,
-                    "kind": "medication",
-                    "requires_intake": True,
-                },
-            ).json()
-            patient = http.post(
-                "/patients", headers=staff, json={"name": "Bench", "email": "b@example.com", "state": "TX"}
-            ).json()
-            card = http.post(
-                f"/patients/{patient['id']}/payment-methods",
-                headers=staff,
-                json={"gateway": "fake", "token": "pm_card_visa"},
-            ).json()["id"]
-
-            def original(_: int) -> str:
-                placed = http.post(
-                    "/orders",
-                    headers=staff,
-                    json={
-                        "patient_id": patient["id"],
-                        "lines": [{"product_id": product["id"], "quantity": 1}],
-                    },
-                ).json()
-                http.post(
-                    f"/invoices/{placed['invoice']['id']}/payments",
-                    headers=staff,
-                    json={"payment_method_id": card},
-                )
-                return str(placed["order"]["id"])
-
-            with ThreadPoolExecutor(concurrency) as pool:
-                originals = list(pool.map(original, range(requests)))
-            patient_auth = {
-                "Authorization": "Bearer "
-                + issue_token(secret, role="patient", subject=patient["id"], organization_id=ORG, now=now)
-            }
-            latencies: list[float] = []
-
-            def one(order_id: str) -> None:
-                t = time.perf_counter()
-                r = http.post(
-                    f"/orders/{order_id}/refills",
-                    json={"product_id": product["id"], "payment_method_id": card},
-                    headers={**patient_auth, "Idempotency-Key": order_id},
-                )
-                latencies.append(time.perf_counter() - t)
-                assert r.status_code == 201, r.text
-
-            started = time.perf_counter()
-            with ThreadPoolExecutor(concurrency) as pool:
-                list(pool.map(one, originals))
-            elapsed = time.perf_counter() - started
+        wait_healthy(base, proc)
+        yield base
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-    latencies.sort()
-    return (
-        requests / elapsed,
-        statistics.median(latencies) * 1000,
-        latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+        log.close()
+
+
+@contextmanager
+def ledger(url: str, var: Path, processes: int, pool: int, threads: int) -> Iterator[str]:
+    env = ledger_env(url, var, pool, threads)
+    port = free_port()
+    cmd = [sys.executable, "-m", "ledger"]
+    worker = subprocess.Popen([*cmd, "worker"], env=env, stderr=subprocess.DEVNULL)
+    try:
+        serve = [
+            *cmd,
+            "serve",
+            "--port",
+            str(port),
+            "--processes",
+            str(processes),
+            "--no-demo",
+            "--no-workers",
+        ]
+        with running(serve, env, port) as base:
+            yield base
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+@contextmanager
+def ceiling(conninfo: str, var: Path, processes: int, pool: int, threads: int) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "BENCH_CONNINFO": conninfo,
+        "BENCH_POOL": str(pool),
+        "BENCH_THREADS": str(threads),
+        "LEDGER_VAR_DIR": str(var),
+    }
+    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "scripts" / "bench"), "ceiling:create"]
+    cmd += ["--factory", "--port", str(port), "--workers", str(processes), "--log-level", "warning"]
+    with running([*cmd, "--no-access-log"], env, port) as base:
+        yield base
+
+
+def seed(base: str, count: int, per_patient: int = 50) -> tuple[str, list[str]]:
+    """`count` paid orders over HTTP (product, patients, cards): the product id and order,token,card lines."""
+    staff = {
+        "Authorization": "Bearer "
+        + issue_token(SECRET, role="staff", subject=None, organization_id=ORG, now=datetime.now(UTC))
+    }
+    with httpx.Client(base_url=base, timeout=120, headers=staff) as http:
+        product = http.post(
+            "/products",
+            json={"sku": "SEMA", "name": "Semaglutide", "price_cents": 29900, "kind": "medication"},
+        ).json()["id"]
+
+        def patient(i: int) -> tuple[str, str, str]:
+            p = http.post(
+                "/patients", json={"name": f"Bench {i}", "email": f"b{i}@example.com", "state": "TX"}
+            ).json()["id"]
+            card = http.post(
+                f"/patients/{p}/payment-methods", json={"gateway": "fake", "token": "pm_card_visa"}
+            ).json()["id"]
+            token = issue_token(
+                SECRET,
+                role="patient",
+                subject=p,
+                organization_id=ORG,
+                now=datetime.now(UTC),
+                ttl=timedelta(hours=12),
+            )
+            return p, card, token
+
+        def order(who: tuple[str, str, str]) -> str:
+            placed = http.post(
+                "/orders", json={"patient_id": who[0], "lines": [{"product_id": product, "quantity": 1}]}
+            ).json()
+            paid = http.post(
+                f"/invoices/{placed['invoice']['id']}/payments", json={"payment_method_id": who[1]}
+            )
+            assert paid.status_code == 200, paid.text
+            return f"{placed['order']['id']},{who[2]},{who[1]}"
+
+        with ThreadPoolExecutor(16) as pool:
+            patients = list(pool.map(patient, range((count + per_patient - 1) // per_patient)))
+            lines = list(pool.map(order, [patients[i // per_patient] for i in range(count)]))
+    return product, lines
+
+
+def wrk(base: str, orders: Path, product: str, connections: int, seconds: int) -> dict[str, Any]:
+    threads = min(2, connections)
+    command = [WRK, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s", str(LUA), base]
+    out = subprocess.run(
+        [*command, "--", str(orders), product, str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = re.search(r"^RESULT (\{.*\})$", out, re.MULTILINE)
+    if found is None:
+        raise SystemExit(f"wrk printed no result:\n{out}")
+    result: dict[str, Any] = json.loads(found.group(1))
+    return result
+
+
+def measure(
+    what: str, base: str, orders: Path, product: str, processes: int, connections: int, seconds: int
+) -> Run:
+    load = load_average()
+    r = wrk(base, orders, product, connections, seconds)
+    return Run(
+        what,
+        processes,
+        connections,
+        r["created"],
+        r["other"],
+        r["errors"],
+        r["duration_us"] / 1e6,
+        r["p50_us"] / 1000,
+        r["p99_us"] / 1000,
+        load,
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--events", type=int, default=6000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--pool", type=int, default=10, help="LEDGER_DB_POOL_SIZE per process")
+    parser.add_argument("--threads", type=int, default=40, help="LEDGER_API_THREADS per process")
+    parser.add_argument("--orders", type=int, default=1500, help="pre-seeded paid orders per ledger run")
+    parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
-    from adapters.logging import configure_logging
-
-    configure_logging(json_lines=True, level="WARNING")  # one line per request would be measured too
+    if not Path(WRK).exists():
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    var = Path(tempfile.mkdtemp(prefix="bench-refills-"))
+    runs: list[Run] = []
     with fresh_database("ledger_bench") as url:
         conninfo = libpq_conninfo(parse_database_url(url))
-        rps, p50, p99 = refill_requests(url, args.requests, args.concurrency)
-        # A refill request writes 7 events (refill, order, invoice, link, key, attempt, outcome + charge)
-        # in 3 transactions; the baseline is 3 raw transactions of ~3 rows at the same concurrency.
-        raw_tx = raw_transactions(conninfo, args.requests * 3, 3, args.concurrency)
-        from adapters.dburl import eventsourcing_env
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            from importlib import import_module
 
-        store = LedgerStore(env={**eventsourcing_env(parse_database_url(url))})
-        one = store_appends(store, args.events // 4, 1)
-        three = store_appends(store, args.events, 3)
-        hundred = store_appends(store, args.events * 5, 100)
-        raw_single = raw_transactions(conninfo, args.events // 4, 1, 1)
-        raw_three = raw_transactions(conninfo, args.events // 3, 3, 1) * 3
-        store.close()
-    print(
-        f"refill requests via HTTP ({args.concurrency} clients): {rps:8.0f} req/s  p50 {p50:.1f} ms  "
-        f"p99 {p99:.1f} ms"
+            sys.path.insert(0, str(ROOT / "scripts" / "bench"))
+            conn.execute(import_module("ceiling").DDL)
+        configs = [(p, c) for p in args.processes for c in args.connections]
+        with ledger(url, var, max(args.processes), args.pool, args.threads) as base:
+            started = time.perf_counter()
+            product, lines = seed(base, args.orders * len(configs))
+            print(
+                f"seeded {len(lines)} paid orders in {time.perf_counter() - started:.0f} s", file=sys.stderr
+            )
+        for i, (processes, connections) in enumerate(configs):
+            orders = var / f"orders-{i}.csv"
+            orders.write_text("\n".join(lines[i * args.orders : (i + 1) * args.orders]) + "\n")
+            with ceiling(conninfo, var, processes, args.pool, args.threads) as base:
+                runs.append(measure("ceiling", base, orders, "-", processes, connections, args.seconds))
+            with ledger(url, var, processes, args.pool, args.threads) as base:
+                runs.append(measure("refills", base, orders, product, processes, connections, args.seconds))
+            print(f"{runs[-2]}\n{runs[-1]}", file=sys.stderr)
+    shutil.rmtree(var, ignore_errors=True)
+    table = report(runs, args)
+    print(table)
+    if args.write_docs:
+        write_docs(table)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with open("/proc/cpuinfo") as f:
+        names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    return f"{os.cpu_count()}-core {names[0] if names else cpu}"
+
+
+def report(runs: list[Run], args: argparse.Namespace) -> str:
+    ceilings = {(r.processes, r.connections): r for r in runs if r.what == "ceiling"}
+    refills = {(r.processes, r.connections): r for r in runs if r.what == "refills"}
+    rows = [
+        "| processes | connections | new refills/s | p50 | p99 | ceiling req/s (p50 / p99) | ratio | load (1/5/15 min) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key in sorted(refills):
+        r, c = refills[key], ceilings[key]
+        bad = f" ({r.other} non-201, {r.errors} errors)" if r.other or r.errors else ""
+        rows.append(
+            f"| {r.processes} | {r.connections} | {r.rate:,.0f}{bad} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms"
+            f" | {c.rate:,.0f} ({c.p50_ms:.1f} / {c.p99_ms:.1f} ms) | {r.rate / c.rate:.2f}x | {r.load} |"
+        )
+    top = max(args.connections)
+    one, two = refills.get((1, top)), refills.get((2, top))
+    verdict = []
+    if one is not None:
+        ratio = one.rate / ceilings[(1, top)].rate
+        verdict.append(
+            f"1 process at {top}: {ratio:.2f}x the ceiling (target ≥ 0.25x), p99 {one.p99_ms:.0f} ms (< 50)"
+        )
+    if one is not None and two is not None:
+        verdict.append(f"2 processes / 1 at {top}: {two.rate / one.rate:.2f}x (target ≥ 1.6x)")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    head = (
+        f"Refills through `ledger serve` (PostgreSQL, `ledger worker` running), wrk {args.seconds} s per run, "
+        f"pool {args.pool}+{args.pool}, {args.threads} threads per process; {machine()}, {when}"
     )
-    print(
-        f"  raw PostgreSQL baseline, 3 x 3-row transactions per request: {raw_tx / 3:8.0f} req-equivalents/s"
-    )
-    print(
-        f"events appended, 1 per transaction:   {one:8.0f} events/s   raw PG 1-row tx: {raw_single:8.0f} rows/s"
-    )
-    print(
-        f"events appended, 3 per transaction:   {three:8.0f} events/s   raw PG 3-row tx: {raw_three:8.0f} rows/s"
-    )
-    print(f"events appended, 100 per transaction: {hundred:8.0f} events/s")
+    return "\n".join([head, "", *rows, "", "; ".join(verdict)])
+
+
+def write_docs(table: str) -> None:
+    docs = ROOT / "docs" / "BENCHMARKS.md"
+    text = docs.read_text()
+    marker = "## Refills with wrk (`scripts/bench_refills.py`)"
+    section = f"{marker}\n\n{table}\n"
+    if marker in text:
+        start = text.index(marker)
+        end = text.find("\n## ", start + len(marker))
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    docs.write_text(text)
 
 
 if __name__ == "__main__":
