@@ -244,6 +244,8 @@ class FulfillmentOut(BaseModel):
     tracking: str | None
     held_by: list[str]
     error: str | None
+    rejected_reason: str | None = None  # the pharmacy's own words when it rejected the order
+    attempt: int = 1  # the pharmacy submission attempt (a resubmission opens the next)
 
 
 class OrderKindOut(BaseModel):

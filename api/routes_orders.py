@@ -10,7 +10,7 @@ from api.views import audience_of, invoice_out, order_out, payment_out, refill_o
 from domain.invoices import Attempt, Invoice
 from domain.orders import Order
 from projections.order_index import orders_of_patient
-from service import catalog, orders, refills, subscriptions
+from service import catalog, orders, refills, resubmission, subscriptions
 from service.payments import PaymentResult
 
 
@@ -103,6 +103,24 @@ def cancel_order(call: Call) -> Reply:
 def refund_order(call: Call) -> Reply:
     order = orders.refund_order(call.runtime.deps, call.ctx(), call.path("order_id"), call.body.reason)
     return Reply(200, _order_view(call, order))
+
+
+@endpoint(
+    "POST",
+    "/orders/{order_id}/fulfillment/resubmit",
+    summary="Send the order to its pharmacy again, under a new attempt key, after a rejection or a "
+    "permanent error (the fulfillment gate is asked again first)",
+    roles=("staff", "ops"),
+    tag="orders",
+    body=m.ReasonIn,
+    responses={202: m.OrderOut, **ERRORS},
+)
+def resubmit_fulfillment(call: Call) -> Reply:
+    partners = frozenset(call.runtime.extras.get("pharmacies") or ())
+    order = resubmission.resubmit_to_pharmacy(
+        call.runtime.deps, call.ctx(), call.path("order_id"), call.body.reason, partners
+    )
+    return Reply(202, _order_view(call, order))
 
 
 @endpoint(
@@ -244,6 +262,7 @@ routes = [
     get_order,
     cancel_order,
     refund_order,
+    resubmit_fulfillment,
     pay_invoice,
     patient_orders,
     request_refill,

@@ -140,6 +140,8 @@ def order_out(o: Order, invoice: Invoice, audience: Audience = "staff") -> m.Ord
             tracking=o.tracking,
             held_by=list(o.held_by),
             error=o.pharmacy_error,
+            rejected_reason=o.pharmacy_rejected_reason,
+            attempt=o.pharmacy_attempt,
         ),
     )
 

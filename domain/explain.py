@@ -313,7 +313,8 @@ def _fulfillment_blockers(order: Order) -> list[Blocker]:
             Blocker(
                 "PHARMACY_SUBMISSION_FAILED",
                 "PHARMACY_SUBMISSION_FAILED",
-                "RESUBMIT_TO_PHARMACY",
+                # Refused (4xx): a new attempt may go; an outage: the same key is retried by itself.
+                "RESUBMIT_TO_PHARMACY" if order.pharmacy_error_permanent else "WAIT",
                 True,
                 detail=order.pharmacy_error,
                 partner=order.fulfillment_partner,

@@ -177,6 +177,24 @@ class PharmacySubmissionFailed(OrderFact):
     TYPE = "PharmacySubmissionFailed"
     partner: str
     error: str
+    # True when the pharmacy refused the order (a 4xx) or we could not route it: nothing was taken
+    # under this attempt's key, so it may be resubmitted under a new one. False: the outcome is
+    # unknown (unreachable, 5xx) and only the same key may be retried.
+    permanent: bool = False
+
+
+class FulfillmentResubmitted(OrderFact):
+    """Staff or ops send the order to a pharmacy again after a rejection or a permanent error.
+
+    The new `attempt` gives the pharmacy a new dedupe key; `reason` and `requested_by` are the audit
+    of who asked and why; `previous_problem` keeps the pharmacy's word that made it necessary."""
+
+    TYPE = "FulfillmentResubmitted"
+    attempt: int
+    partner: str
+    reason: str
+    requested_by: str
+    previous_problem: str
 
 
 class PharmacySubmissionWithheld(OrderFact):
@@ -286,6 +304,9 @@ class Order:
     withheld_by: tuple[str, ...] = ()  # the gate checks that failed when the submitter re-checked
     pharmacy_cancellation: str | None = None  # requested | failed
     pharmacy_cancellation_error: str | None = None
+    pharmacy_error_permanent: bool = False
+    pharmacy_attempt: int = 1  # which submission the pharmacy's dedupe key (and its webhooks) name
+    previous_pharmacy_problems: tuple[str, ...] = ()  # what each resubmission answered
     accepted: bool = False
     processing: bool = False
     shipped: bool = False
@@ -415,6 +436,7 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
                 pharmacy_external_id=fact.external_id,
                 fulfillment_partner=fact.partner,
                 pharmacy_error=None,
+                pharmacy_error_permanent=False,
             )
         case PharmacySubmissionFailed():
             return _with(state, pharmacy_error=fact.error)
@@ -424,6 +446,22 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
             return _with(state, pharmacy_cancellation="requested", pharmacy_cancellation_error=None)
         case PharmacyCancellationFailed():
             return _with(state, pharmacy_cancellation="failed", pharmacy_cancellation_error=fact.error)
+            return _with(state, pharmacy_error=fact.error, pharmacy_error_permanent=fact.permanent)
+        case FulfillmentResubmitted():
+            return _with(
+                state,
+                pharmacy_attempt=fact.attempt,
+                fulfillment_released=True,
+                fulfillment_partner=fact.partner,
+                pharmacy_submitted=False,
+                pharmacy_external_id=None,
+                pharmacy_error=None,
+                pharmacy_error_permanent=False,
+                pharmacy_rejected_reason=None,
+                accepted=False,
+                processing=False,
+                previous_pharmacy_problems=(*state.previous_pharmacy_problems, fact.previous_problem),
+            )
         case PharmacyOrderAccepted():
             return _with(
                 state, accepted=True, pharmacy_external_id=state.pharmacy_external_id or fact.external_id

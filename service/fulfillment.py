@@ -40,6 +40,7 @@ from domain.orders import (
 )
 from domain.parties import Patient
 from domain.pharmacy_cancellation import needs_pharmacy_cancellation
+from domain.resubmission import pharmacy_reference
 from service.clinic.routing import route_clinic_order
 from service.deps import MAX_WRITE_RETRIES, Deps
 from service.medical_review import current_products
@@ -168,14 +169,14 @@ def submit_released(
             ctx,
             order_id,
             PharmacySubmissionFailed(
-                partner=partner, error="No pharmacy client or routing for this order now."
+                partner=partner, error="No pharmacy client or routing for this order now.", permanent=True
             ),
             tracking,
         )
         return "failed"
     patient: Patient = load(deps.store, "patient", order.patient_id).state
     request = PharmacyOrder(
-        order_id=attempt_key or order.id,
+        order_id=attempt_key or pharmacy_reference(order),  # a resubmission goes under a new key
         partner=partner,
         patient_ref=order.patient_id,
         patient_state=patient.state,
@@ -189,7 +190,9 @@ def submit_released(
             ctx,
             order_id,
             PharmacySubmissionFailed(
-                partner=partner, error=f"The pharmacy refused the order: {exc.code}: {exc.message}"
+                partner=partner,
+                error=f"The pharmacy refused the order: {exc.code}: {exc.message}",
+                permanent=True,
             ),
             tracking,
         )
@@ -235,7 +238,7 @@ def cancel_if_closed(
         fact = PharmacyCancellationFailed(partner=partner, error="No pharmacy client is configured.")
     else:
         try:
-            result = client.cancel_order(order.id)
+            result = client.cancel_order(pharmacy_reference(order))
             fact = PharmacyCancellationRequested(partner=partner, canceled=result.canceled)
         except PharmacyRejected as exc:
             fact = PharmacyCancellationFailed(partner=partner, error=f"{exc.code}: {exc.message}")

@@ -40,6 +40,7 @@ from domain.orders import (
     PharmacyOrderRejected,
     RxWritten,
 )
+from domain.resubmission import parse_pharmacy_reference
 from domain.webhooks import WebhookReceived
 from service.deps import Deps, retry_on_conflict
 from service.payments import record_outcome
@@ -106,7 +107,13 @@ def _org_of(deps: Deps, aggregate_type: str, aggregate_id: str | None, default: 
 
 
 def _apply_to_order(
-    deps: Deps, vendor: str, order_id: str | None, event_id: str, fact: Fact, partner: str | None = None
+    deps: Deps,
+    vendor: str,
+    order_id: str | None,
+    event_id: str,
+    fact: Fact,
+    partner: str | None = None,
+    pharmacy_attempt: int | None = None,
 ) -> str:
     def attempt() -> str:
         loaded = try_load(deps.store, "order", order_id) if order_id else None
@@ -121,6 +128,10 @@ def _apply_to_order(
             return "ignored"
         if partner is not None and order.fulfillment_partner not in (None, partner):
             log.warning("webhook.partner_mismatch", order_id=order.id, partner=partner)
+            return "ignored"
+        if pharmacy_attempt is not None and pharmacy_attempt != order.pharmacy_attempt:
+            # News about an attempt that a resubmission replaced: kept raw, never applied.
+            log.warning("webhook.previous_attempt", order_id=order.id, attempt=pharmacy_attempt)
             return "ignored"
         batch = deps.batch(_ctx(vendor, loaded.organization_id or "", event_id))
         batch.extend(loaded, fact)
@@ -160,8 +171,9 @@ def apply_pharmacy(deps: Deps, partner: str, wh: PharmacyWebhook) -> str:
         ),
         "delivered": OrderDelivered(vendor_event_id=key, delivered_at=wh.occurred_at),
     }
+    order_id, attempt = parse_pharmacy_reference(wh.reference_id)
     return _apply_to_order(
-        deps, pharmacy_vendor(partner), wh.reference_id, wh.event_id, facts[wh.status], partner
+        deps, pharmacy_vendor(partner), order_id, wh.event_id, facts[wh.status], partner, attempt
     )
 
 
@@ -240,7 +252,7 @@ def receive_beluga(
 def receive_pharmacy(
     deps: Deps, default_org: str, partner: str, body: bytes, signature: str | None, wh: PharmacyWebhook
 ) -> Receipt:
-    org = _org_of(deps, "order", wh.reference_id, default_org)
+    org = _org_of(deps, "order", parse_pharmacy_reference(wh.reference_id)[0], default_org)
     stored = store_raw(deps, org, pharmacy_vendor(partner), wh.event_id, wh.status, body, signature)
     return Receipt(not stored, apply_pharmacy(deps, partner, wh))
 
