@@ -4,7 +4,7 @@ Policies, in the order one pass runs them:
 - `webhook_processor`   re-applies every stored webhook (a no-op when the HTTP handler already did);
 - `medical_review_autosubmit`   sends a paid order that reached AWAITING_SCRIPT to Beluga;
 - `fulfillment_gate`    releases or holds pharmacy submission (domain.gate);
-- `pharmacy_submitter`  submits released (or resubmitted) orders to their pharmacy, asking the gate again first;
+- `pharmacy_submitter`  submits released (or resubmitted) orders to their pharmacy, asking the gate again;
 - `pharmacy_canceller`  asks the pharmacy to stop an order refunded or canceled after submission;
 then the payment reconciler (`service.reconcile`) finishes charges interrupted mid-way.
 Every effect is idempotent, so reading a notification twice (after a crash) changes nothing; the
