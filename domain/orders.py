@@ -438,14 +438,13 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
                 pharmacy_error=None,
                 pharmacy_error_permanent=False,
             )
-        case PharmacySubmissionFailed():
-            return _with(state, pharmacy_error=fact.error)
         case PharmacySubmissionWithheld():
             return _with(state, withheld_by=fact.failed_checks)
         case PharmacyCancellationRequested():
             return _with(state, pharmacy_cancellation="requested", pharmacy_cancellation_error=None)
         case PharmacyCancellationFailed():
             return _with(state, pharmacy_cancellation="failed", pharmacy_cancellation_error=fact.error)
+        case PharmacySubmissionFailed():
             return _with(state, pharmacy_error=fact.error, pharmacy_error_permanent=fact.permanent)
         case FulfillmentResubmitted():
             return _with(
@@ -458,6 +457,7 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
                 pharmacy_error=None,
                 pharmacy_error_permanent=False,
                 pharmacy_rejected_reason=None,
+                withheld_by=(),
                 accepted=False,
                 processing=False,
                 previous_pharmacy_problems=(*state.previous_pharmacy_problems, fact.previous_problem),
