@@ -66,11 +66,18 @@ def related_streams(store: LedgerStore, organization_id: str, order_id: str) -> 
 
 
 def timeline(store: LedgerStore, organization_id: str, order_id: str) -> list[Entry]:
+    return timeline_and_states(store, organization_id, order_id)[0]
+
+
+def timeline_and_states(
+    store: LedgerStore, organization_id: str, order_id: str
+) -> tuple[list[Entry], dict[str, Any]]:
+    """The timeline and, from the same one read, each aggregate's state at its end (by aggregate id)."""
     states: dict[str, Any] = {}
     entries = []
     for p in positioned(store, related_streams(store, organization_id, order_id)):
         entries.append(_entry(p, states))
-    return entries
+    return entries, states
 
 
 def _entry(p: Positioned, states: dict[str, Any]) -> Entry:

@@ -18,7 +18,7 @@ from domain.invoices import Invoice
 from domain.orders import Order
 from domain.parties import Patient
 from domain.status import REFILL_ELIGIBLE_STATUSES
-from replay.timeline import Entry, timeline
+from replay.timeline import Entry, timeline_and_states
 from service import catalog, orders
 from service.audit import record_history_read
 from service.search import resolve_order
@@ -58,10 +58,15 @@ def resolve(call: Page, ref: str) -> str:
 def load_order_view(call: Page, order_id: str, *, audit: bool = True) -> OrderView:
     deps, ctx = call.runtime.deps, call.ctx()
     cs = cs_view(call, order_id)
-    order = orders.get_order(deps, ctx, order_id)
-    invoice = orders.get_invoice(deps, ctx, order.placed.invoice_id)
+    # One read of the order's, invoice's and refills' streams gives the timeline and their states.
+    entries, states = timeline_and_states(deps.store, ctx.organization_id, order_id)
+    order = states.get(order_id)
+    if not isinstance(order, Order):
+        order = orders.get_order(deps, ctx, order_id)
+    invoice = states.get(order.placed.invoice_id)
+    if not isinstance(invoice, Invoice):
+        invoice = orders.get_invoice(deps, ctx, order.placed.invoice_id)
     patient = catalog.get_patient(deps, ctx, order.patient_id)
-    entries = timeline(deps.store, ctx.organization_id, order_id)
     if audit:
         record_history_read(deps, ctx, order_id, PAGE_PURPOSE)
     return OrderView(

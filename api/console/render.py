@@ -71,7 +71,7 @@ def copyable(value: str | None) -> Markup:
 
 
 def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, default=str)
+    return json.dumps(value, indent=1, default=str)
 
 
 ENV.filters.update(money=money, when=when, age=age, copyable=copyable, pretty_json=pretty_json)
