@@ -27,6 +27,7 @@ from adapters import singleton
 from adapters.eventlog import first_after, is_postgres, listener, pg_conninfo, wait_for_notify
 from adapters.eventstore import LedgerStore
 from projections.db import ViewDatabase
+from projections.errors import record_error
 from projections.runner import Projection, catch_up, position_of
 
 log = structlog.get_logger(__name__)
@@ -109,7 +110,11 @@ class ProjectionWorker:
         applied = 0
         for p in self.projections:
             if p.name in self.held:
-                applied += catch_up(self.store, self.db, p, page=self.page)
+                try:
+                    applied += catch_up(self.store, self.db, p, page=self.page)
+                except Exception as exc:
+                    record_error(self.db, p.name, exc, datetime.now(UTC))  # shown on the ops pages
+                    raise
         return applied
 
     def run(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.console import orders, signin
+from api.console import ops, orders, signin
 
 
 def console_routes() -> list[BaseRoute]:
@@ -23,5 +23,8 @@ def console_routes() -> list[BaseRoute]:
         orders.find,
         orders.order_page,
         orders.take_action,
+        ops.projections,
+        ops.rebuild,
+        ops.progress,
         Mount("/console/static", StaticFiles(packages=[("api.console", "static")]), name="console_static"),
     ]
