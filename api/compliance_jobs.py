@@ -21,14 +21,11 @@ log = structlog.get_logger("compliance")
 
 
 def export_root(runtime: Runtime) -> Path:
-    return Path(runtime.extras.get("export_dir", "var/exports"))
+    return runtime.export_dir
 
 
 def signer_of(runtime: Runtime) -> Signer:
-    signer = runtime.extras.get("signer")
-    if not isinstance(signer, Signer):
-        raise RuntimeError("no signing key is wired (LEDGER_SIGNING_KEY)")
-    return signer
+    return runtime.signer
 
 
 def perform_export(

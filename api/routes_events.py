@@ -26,7 +26,7 @@ from api.endpoint import Call, Reply, endpoint
 from api.problems import ApiError, Problem
 from api.runtime import Runtime
 from domain.events import Recorded, UnknownEventType
-from service.feed import Wakeup, feed_page, parse_types
+from service.feed import feed_page, parse_types
 
 ROLES = ("service", "ops")
 STREAM_PAGE = 500
@@ -138,8 +138,7 @@ async def stream_events(request: Request) -> Response:
             reasons=("ACCEPT_EVENT_STREAM",),
         )
     after, types = _resume_from(request), _types(request.query_params.get("types"))
-    wakeup: Wakeup = runtime.extras.setdefault("event_wakeup", Wakeup())
-    poll = float(runtime.extras.get("stream_poll_seconds", 1.0))
+    wakeup, poll = runtime.event_wakeup, runtime.stream_poll_seconds
     store, org = runtime.deps.store, principal.organization_id
 
     async def events() -> AsyncIterator[ServerSentEvent]:
@@ -156,7 +155,7 @@ async def stream_events(request: Request) -> Response:
 
     return EventSourceResponse(
         events(),
-        ping=float(runtime.extras.get("stream_ping_seconds", 15.0)),
+        ping=runtime.stream_ping_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 

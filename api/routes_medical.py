@@ -93,7 +93,7 @@ def record_results(call: Call) -> Reply:
     responses={200: m.OrderOut, **ERRORS},
 )
 def retry_medical_review(call: Call) -> Reply:
-    beluga = call.runtime.extras.get("beluga")
+    beluga = call.runtime.beluga
     return _view(call, medical_review.retry(call.runtime.deps, call.ctx(), call.path("order_id"), beluga))
 
 
@@ -107,7 +107,7 @@ def retry_medical_review(call: Call) -> Reply:
     responses={200: m.OrderOut, **ERRORS},
 )
 def new_consult(call: Call) -> Reply:
-    beluga = call.runtime.extras.get("beluga")
+    beluga = call.runtime.beluga
     order = medical_review.start_new_consult(
         call.runtime.deps, call.ctx(), call.path("order_id"), call.body.reason, beluga
     )

@@ -388,7 +388,7 @@ def get_status_counts(call: Call) -> Reply:
 
 
 def _rebuilds(call: Call) -> dict[str, dict[str, Any]]:
-    return call.runtime.extras.setdefault("rebuilds", {})  # type: ignore[no-any-return]
+    return call.runtime.rebuilds
 
 
 @endpoint(
@@ -430,8 +430,7 @@ def post_rebuild(call: Call) -> Reply:
             "This projection cannot be rebuilt beside its live version.", reasons=("NOT_REBUILDABLE",)
         )
     rebuilds = _rebuilds(call)
-    lock: threading.Lock = call.runtime.extras.setdefault("rebuild_lock", threading.Lock())
-    with lock:
+    with call.runtime.rebuild_lock:
         current = rebuilds.get(projection.name)
         if current is not None and current["phase"] not in ("done", "failed"):
             raise Conflict("A rebuild of this projection is already running.", reasons=("REBUILD_RUNNING",))

@@ -59,7 +59,7 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _org(runtime: Runtime) -> str:
-    return str(runtime.extras.get("organization_id", ""))
+    return runtime.organization_id
 
 
 async def _malformed(

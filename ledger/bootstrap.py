@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
+from adapters.chain import Signer
 from adapters.eventstore import LedgerStore
 from adapters.payments.fake import FakeGateway
 from adapters.payments.port import PaymentGateway
@@ -12,8 +14,8 @@ from adapters.payments.stripe_gateway import StripeGateway
 from adapters.pharmacy import PharmacyClient
 from api.runtime import Runtime
 from domain.events import Actor
-from ledger.fulfillment import wire_fulfillment
-from ledger.settings import Settings
+from ledger.fulfillment import build_policies, wire_fulfillment
+from ledger.settings import Settings, SettingsError
 from ledger.streams import wire_streams
 from projections.db import PostgresViews, SqliteViews, ViewDatabase
 from projections.order_index import OrderIndex
@@ -48,6 +50,16 @@ def build_gateways(settings: Settings) -> dict[str, PaymentGateway]:
     return gateways
 
 
+def build_signer(settings: Settings) -> Signer:
+    if settings.signing_key is None:
+        raise SettingsError("LEDGER_SIGNING_KEY is not set (call Settings.with_local_defaults() first)")
+    return Signer.from_b64(settings.signing_key)
+
+
+def export_dir(settings: Settings) -> Path:
+    return Path(settings.export_dir or settings.var_dir / "exports")
+
+
 def build_views(settings: Settings) -> ViewDatabase:
     kind, target = settings.views_target()
     # The read side's pool is sized like the store's: both serve the same request threads.
@@ -63,11 +75,40 @@ def default_projections(store: LedgerStore | None = None) -> list[Projection]:
     return [OrderIndex(), *support_projections(store), PatientIndex(), OrderSearch()]
 
 
-def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
-    wiring = wiring or Wiring()
+def build_store(settings: Settings) -> LedgerStore:
+    """The event store the settings name (PostgreSQL, else SQLite under the var directory)."""
     if not settings.is_postgres:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-    store = LedgerStore(env=settings.store_env())
+    return LedgerStore(env=settings.store_env())
+
+
+@dataclass
+class Offline:
+    """The store, views and projections without services or workers: the CLI's ops tools."""
+
+    store: LedgerStore
+    views: ViewDatabase
+    projections: list[Projection]
+    organization_id: str
+
+    def close(self) -> None:
+        self.views.close()
+        self.store.close()
+
+
+def build_offline(settings: Settings) -> Offline:
+    store = build_store(settings)
+    views = build_views(settings)
+    projections = default_projections(store)
+    ensure_schema(views, projections)
+    return Offline(store, views, projections, settings.organization_id)
+
+
+def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
+    wiring = wiring or Wiring()
+    if settings.secret is None:
+        raise SettingsError("LEDGER_SECRET is not set (call Settings.with_local_defaults() first)")
+    store = build_store(settings)
     gateways = {**build_gateways(settings), **wiring.gateways}
     deps = Deps(
         store=store, gateways=gateways, pending_after=timedelta(seconds=settings.payment_pending_after_s)
@@ -77,21 +118,26 @@ def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
     ensure_schema(views, projections)
     ctx = Context(SYSTEM, settings.organization_id, "bootstrap", "bootstrap")
     configure_organization(deps, ctx, settings.organization_name, settings.payment_gateway)
-    assert settings.secret is not None, "call Settings.with_local_defaults() first"
+    policies = build_policies(deps, settings, beluga=wiring.beluga, pharmacies=wiring.pharmacies)
     runtime = Runtime(
         deps=deps,
         views=views,
         projections=projections,
         token_secret=settings.secret,
+        organization_id=settings.organization_id,
+        signer=build_signer(settings),
+        export_dir=export_dir(settings),
+        policies=policies,
+        beluga=policies.beluga,
+        pharmacies=policies.pharmacies,
         webhook_secrets={
             "stripe": settings.stripe_webhook_secret or "",
             "beluga": settings.beluga_webhook_secret or "",
             "pharmacy": settings.pharmacy_webhook_secret or "",
         },
     )
-    runtime.extras["store_ref"] = store  # keep the Application referenced: dropping it closes its pool
     runtime.on_shutdown.append(views.close)
     runtime.on_shutdown.append(store.close)
-    wire_streams(runtime, settings)  # event feed, hash-chain sealer, compliance exports
-    wire_fulfillment(runtime, settings, beluga=wiring.beluga, pharmacies=wiring.pharmacies)
+    wire_streams(runtime)  # event feed, hash-chain sealer, compliance exports
+    wire_fulfillment(runtime)  # webhooks' OpenAPI paths; the policy worker starts in `serve`/`worker`
     return runtime

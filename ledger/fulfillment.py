@@ -13,6 +13,7 @@ from adapters.singleton import SingletonLoop
 from api import webhooks
 from api.runtime import Runtime
 from ledger.settings import Settings
+from service.deps import Deps
 from service.medical_review import VisitSubmitter
 from service.policies import Policies, run_policies_once
 
@@ -33,26 +34,27 @@ def build_pharmacies(settings: Settings) -> dict[str, PharmacyClient]:
     }
 
 
-def wire_fulfillment(
-    runtime: Runtime,
+def build_policies(
+    deps: Deps,
     settings: Settings,
     *,
     beluga: VisitSubmitter | None = None,
     pharmacies: dict[str, PharmacyClient] | None = None,
-) -> None:
+) -> Policies:
+    """The policy set over the vendors handed in (tests, the demo) or built from the settings."""
     beluga = beluga if beluga is not None else build_beluga(settings)
     pharmacies = pharmacies if pharmacies is not None else build_pharmacies(settings)
-    runtime.extras["organization_id"] = settings.organization_id
-    runtime.extras["beluga"] = beluga
-    runtime.extras["pharmacies"] = pharmacies
-    runtime.extras["policies"] = Policies(runtime.deps, beluga, pharmacies)
-    runtime.extras.setdefault("openapi_paths", {}).update(webhooks.OPENAPI_PATHS)
+    return Policies(deps, beluga, pharmacies)
+
+
+def wire_fulfillment(runtime: Runtime) -> None:
+    runtime.openapi_paths.update(webhooks.OPENAPI_PATHS)
 
 
 def start_policy_worker(runtime: Runtime, poll_seconds: float = 0.5) -> SingletonLoop:
     """Run the gate, the pharmacy submitter, medical-review auto-submit and webhook re-apply here: the
     one active policy worker across processes (advisory lock), woken by LISTEN/NOTIFY on PostgreSQL."""
-    policies: Policies = runtime.extras["policies"]
+    policies = runtime.policies
     worker = SingletonLoop(
         "policies",
         runtime.deps.store,

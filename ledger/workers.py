@@ -17,7 +17,6 @@ import contextlib
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from adapters.chain import Signer
 from adapters.eventstore import LedgerStore
 from adapters.nats_relay import NatsRelay, RelayConfig, TrackingDatabase
 from adapters.singleton import SingletonLoop
@@ -38,14 +37,14 @@ def start_projection_worker(runtime: Runtime, *, poll_interval: float = 0.5) -> 
     worker = ProjectionWorker(
         runtime.deps.store, runtime.views, runtime.projections, poll_interval=poll_interval
     ).start()
-    runtime.extras["projection_worker"] = worker
+    runtime.projection_worker = worker
     runtime.on_shutdown.insert(0, worker.stop)  # before the views and the store close
     return worker
 
 
 def start_sealer(runtime: Runtime, *, poll: float = 1.0) -> SingletonLoop:
     """Seal new events into the hash chain as they commit, signing checkpoints."""
-    signer: Signer = runtime.extras["signer"]
+    signer = runtime.signer
     store, views = runtime.deps.store, runtime.views
     loop = SingletonLoop(
         "sealer", store, lambda: seal(store, views, signer), poll=poll, wake_on=runtime.deps.after_commit

@@ -30,7 +30,7 @@ class Action:
 
 
 def _beluga(call: Page) -> Any:
-    return call.runtime.extras.get("beluga")
+    return call.runtime.beluga
 
 
 def available(call: Page, view: OrderView) -> list[Action]:

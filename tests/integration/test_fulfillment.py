@@ -81,7 +81,7 @@ class World:
         )
 
     def settle(self) -> None:
-        run_until_idle(self.runtime.extras["policies"])
+        run_until_idle(self.runtime.policies)
 
 
 def _t() -> Any:

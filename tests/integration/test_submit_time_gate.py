@@ -15,7 +15,6 @@ from domain.orders import Order
 from domain.pharmacy_cancellation import pharmacy_cancellation
 from domain.status import order_status
 from service import orders
-from service.policies import Policies
 from service.unit import load
 from tests.integration.test_fulfillment import World, make_world
 
@@ -75,7 +74,7 @@ class RefundDuringCall:
 
 
 def test_a_refund_during_the_pharmacy_call_is_seen_and_the_pharmacy_asked_to_cancel(world: World) -> None:
-    policies: Policies = world.runtime.extras["policies"]
+    policies = world.runtime.policies
     policies.pharmacies = {"belmar": RefundDuringCall(policies.pharmacies["belmar"], world)}
     order_id = world.refill()
     world.rx(order_id, "med-sema")

@@ -26,9 +26,7 @@ def pg_ledger(tmp_path: Path, pg_url: str) -> Iterator[Ledger]:
 
 
 def signer(ledger: Ledger) -> Signer:
-    found = ledger.runtime.extras["signer"]
-    assert isinstance(found, Signer)
-    return found
+    return ledger.runtime.signer
 
 
 def refill(ledger: Ledger, patient: dict[str, Any], order: dict[str, Any], product_id: str) -> dict[str, Any]:

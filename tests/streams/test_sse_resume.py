@@ -32,8 +32,8 @@ TOTAL = 80
 @contextmanager
 def served(tmp_path: Path, url: str | None) -> Iterator[tuple[Runtime, str]]:
     runtime = build_runtime(ledger_settings(tmp_path, url))
-    runtime.extras["stream_ping_seconds"] = 0.2
-    runtime.extras["stream_poll_seconds"] = 0.2
+    runtime.stream_ping_seconds = 0.2
+    runtime.stream_poll_seconds = 0.2
     server = serve_in_thread(create_app(runtime))
     try:
         yield runtime, server.url

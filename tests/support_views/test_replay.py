@@ -47,8 +47,7 @@ def test_state_at_a_version_and_at_a_time(seeded: World) -> None:
 
 
 def test_cli_explain_names_the_blocking_cause_and_the_fix(seeded: World) -> None:
-    var_dir = seeded.runtime.extras.get("test_var_dir")
-    assert var_dir is not None
+    var_dir = seeded.var_dir
     number = seeded.cs("blocked_refill")["order_number"]
     result = CliRunner().invoke(app, ["replay", "explain", number], env=cli_env(var_dir))
     assert result.exit_code == 0, result.output
@@ -63,7 +62,7 @@ def test_cli_explain_names_the_blocking_cause_and_the_fix(seeded: World) -> None
 
 
 def test_cli_timeline_state_and_lag(seeded: World) -> None:
-    var_dir = seeded.runtime.extras["test_var_dir"]
+    var_dir = seeded.var_dir
     env = cli_env(var_dir)
     order_id = seeded.orders["failed_refill"]
     runner = CliRunner()
@@ -86,7 +85,7 @@ def test_cli_timeline_state_and_lag(seeded: World) -> None:
 
 
 def test_a_version_past_the_history_is_an_error_not_the_latest_state(seeded: World) -> None:
-    var_dir = seeded.runtime.extras["test_var_dir"]
+    var_dir = seeded.var_dir
     env = cli_env(var_dir)
     order_id = seeded.orders["paid_refill"]
     latest = seeded.get(f"/orders/{order_id}/state", version=1)["latest_version"]

@@ -63,6 +63,7 @@ class World:
     runtime: Runtime
     client: TestClient
     demo: dict[str, Any]
+    var_dir: Path  # the CLI tests open the same store from its settings
     orders: dict[str, str] = field(default_factory=dict)  # situation -> order id
     expected: dict[str, set[str]] = field(default_factory=dict)  # situation -> escalation codes
 
@@ -83,10 +84,9 @@ class World:
 @contextmanager
 def world(var_dir: Path, database_url: str | None = None, *, build: bool = True) -> Iterator[World]:
     runtime = build_runtime(settings_for(var_dir, database_url))
-    runtime.extras["test_var_dir"] = var_dir  # the CLI tests open the same store from its settings
     demo = seed(runtime, ORG)
     with TestClient(create_app(runtime)) as client:
-        w = World(runtime, client, demo)
+        w = World(runtime, client, demo, var_dir)
         if build:
             build_situations(w)
         yield w

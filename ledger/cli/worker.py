@@ -11,12 +11,14 @@ import typer
 
 from adapters.logging import configure_logging
 from ledger.bootstrap import build_runtime
-from ledger.cli import _settings, app
+from ledger.cli.common import cli_settings
 from ledger.workers import KINDS, start_workers
 from service.policies import run_until_idle
 
+worker_app = typer.Typer()
 
-@app.command()
+
+@worker_app.command()
 def worker(
     kind: Annotated[
         list[str] | None,
@@ -27,7 +29,7 @@ def worker(
     """Run the background workers: policies (gate, pharmacy submitter, medical-review auto-submit,
     webhook re-apply), projections, the sealer and, with NATS_URL, the relay. Run two for failover:
     each kind is active in one process at a time (advisory locks), woken by LISTEN/NOTIFY."""
-    settings, _ = _settings()
+    settings, _ = cli_settings()
     configure_logging(json_lines=settings.json_logs, level=settings.log_level)
     kinds = tuple(kind or KINDS)
     if unknown := sorted(set(kinds) - set(KINDS)):
@@ -36,7 +38,7 @@ def worker(
     runtime = build_runtime(settings)
     try:
         if until_idle:
-            handled = run_until_idle(runtime.extras["policies"])
+            handled = run_until_idle(runtime.policies)
             typer.echo(f"handled {handled} notifications", err=True)
             return
         start_workers(runtime, kinds, nats_url=settings.nats_url, nats_replicas=settings.nats_replicas)
@@ -45,5 +47,4 @@ def worker(
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         stop.wait()
     finally:
-        for hook in reversed(runtime.on_shutdown):
-            hook()
+        runtime.shutdown()

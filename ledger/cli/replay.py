@@ -20,11 +20,11 @@ from adapters.eventstore import LedgerStore
 from api.explain_words import explanation_out
 from domain.errors import NotFound
 from domain.explain import explain
-from ledger.bootstrap import build_views, default_projections
-from ledger.cli import _settings, app
+from ledger.bootstrap import build_offline
+from ledger.cli.common import cli_settings
 from projections.cs_orders import CsOrdersProjection, cs_document
 from projections.db import ViewDatabase
-from projections.runner import Projection, catch_up, ensure_schema
+from projections.runner import Projection, catch_up
 from projections.worker import lag_of
 from replay import rebuild as rebuilding
 from replay.history import NoSuchOrder, as_uuid, fold_events, order_stream
@@ -35,7 +35,6 @@ from replay.timeline import timeline
 replay_app = typer.Typer(
     help="Replay history: timelines, past states, explanations, rebuilds, drift, lag.", no_args_is_help=True
 )
-app.add_typer(replay_app, name="replay")
 out = Console()
 err = Console(stderr=True)
 OrderArg = Annotated[str, typer.Argument(help="Order id or order number (R-…)")]
@@ -74,12 +73,8 @@ class Tools:
 
 
 def _tools() -> Tools:
-    settings, _ = _settings()
-    store = LedgerStore(env=settings.store_env())
-    views = build_views(settings)
-    projections = default_projections(store)
-    ensure_schema(views, projections)
-    return Tools(store, views, projections, settings.organization_id)
+    offline = build_offline(cli_settings()[0])
+    return Tools(offline.store, offline.views, offline.projections, offline.organization_id)
 
 
 def _no_order(ref: str) -> typer.Exit:

@@ -15,38 +15,38 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from adapters.chain import BadKey, Signer, Verifier
-from adapters.eventstore import LedgerStore
 from adapters.nats_relay import NatsRelay, RelayConfig, RelayUnavailable
 from api.compliance_jobs import perform_export
 from domain.errors import DomainError
 from domain.events import Actor
-from ledger.bootstrap import build_runtime, build_views
-from ledger.cli import _settings, app
+from ledger.bootstrap import build_offline, build_runtime, build_signer, build_store, build_views
+from ledger.cli.common import cli_settings
 from replay.verify import verify_store
 from replay.verify_export import verify_export
 from service import audit
 from service.unit import Context
 
 console = Console(stderr=True)
+streams_app = typer.Typer()
 
 
 def _signer() -> Signer:
-    settings, _ = _settings()
-    return Signer.from_b64(settings.signing_key or "")
+    settings, _ = cli_settings()
+    return build_signer(settings)
 
 
-@app.command()
+@streams_app.command()
 def relay(
     stream: Annotated[str, typer.Option(help="JetStream stream name")] = "LEDGER",
     prefix: Annotated[str, typer.Option(help="Subject prefix")] = "ledger",
     once: Annotated[bool, typer.Option(help="Catch up once and exit")] = False,
 ) -> None:
     """Relay the event log to NATS JetStream (NATS_URL), resuming from its tracked position."""
-    settings, _ = _settings()
+    settings, _ = cli_settings()
     if not settings.nats_url:
         console.print("error: NATS_URL is not set")
         raise typer.Exit(2)
-    store, views = LedgerStore(env=settings.store_env()), build_views(settings)
+    store, views = build_store(settings), build_views(settings)
     config = RelayConfig(url=settings.nats_url, stream=stream, prefix=prefix, replicas=settings.nats_replicas)
     worker = NatsRelay(store, views, config)
 
@@ -75,19 +75,21 @@ def relay(
         store.close()
 
 
-@app.command()
+@streams_app.command()
 def verify() -> None:
     """Walk the store beside its hash chain and signed checkpoints; report the first break."""
-    settings, _ = _settings()
-    store, views = LedgerStore(env=settings.store_env()), build_views(settings)
+    settings, _ = cli_settings()
+    tools = build_offline(settings)
     try:
         with console.status("Verifying the event log…") as status:
             report = verify_store(
-                store, views, _signer().verifier, progress=lambda n: status.update(f"Verified {n:,} events…")
+                tools.store,
+                tools.views,
+                build_signer(settings).verifier,
+                progress=lambda n: status.update(f"Verified {n:,} events…"),
             )
     finally:
-        views.close()
-        store.close()
+        tools.close()
     if report.first_break is not None:
         b = report.first_break
         typer.echo(f"BROKEN at position {b.position}: {b.kind} — {b.detail}")
@@ -99,7 +101,7 @@ def verify() -> None:
     )
 
 
-@app.command("export")
+@streams_app.command("export")
 def export_cmd(
     purpose: Annotated[str, typer.Option(help="Why this export is made (recorded)")],
     patient_id: Annotated[str | None, typer.Option(help="Export one patient's records")] = None,
@@ -111,7 +113,7 @@ def export_cmd(
     """Write a signed compliance export (JSON Lines, CSV, manifest); the export itself is recorded."""
     from datetime import UTC
 
-    settings, _ = _settings()
+    settings, _ = cli_settings()
     runtime = build_runtime(settings)
     ctx = Context(
         Actor(kind="compliance", id=actor or getpass.getuser()),
@@ -150,15 +152,14 @@ def export_cmd(
         console.print(f"error: {exc.detail}")
         raise typer.Exit(2) from exc
     finally:
-        for stop in reversed(runtime.on_shutdown):
-            stop()
+        runtime.shutdown()
     if done.status != "completed" or done.completed is None:
         typer.echo(f"Export {done.id} failed: {done.error}")
         raise typer.Exit(1)
     typer.echo(f"Export {done.id}: {done.completed.events:,} events in {done.completed.location}")
 
 
-@app.command("verify-export")
+@streams_app.command("verify-export")
 def verify_export_cmd(
     directory: Annotated[Path, typer.Argument(help="The export's directory")],
     public_key: Annotated[
@@ -187,7 +188,7 @@ def verify_export_cmd(
     typer.echo(f"OK: {directory} is intact and signed by key {verifier.key_id}")
 
 
-@app.command("public-key")
+@streams_app.command("public-key")
 def public_key_cmd() -> None:
     """Print the public half of LEDGER_SIGNING_KEY (give it to whoever verifies exports)."""
     typer.echo(_signer().verifier.public_b64)

@@ -7,11 +7,13 @@ from typing import Annotated
 import typer
 
 from api.console.session import LINK_MINUTES
-from ledger.cli import _settings, app
+from ledger.cli.common import cli_settings
 from ledger.console_links import sign_in_url
 
+console_app = typer.Typer()
 
-@app.command("console-link")
+
+@console_app.command("console-link")
 def console_link(
     role: Annotated[str, typer.Option(help="cs, ops, staff, compliance (or clinic/patient with --subject)")],
     subject: Annotated[str | None, typer.Option(help="Clinic user id or patient id")] = None,
@@ -19,7 +21,7 @@ def console_link(
     url: Annotated[str, typer.Option(help="The console's base URL")] = "http://127.0.0.1:8000",
 ) -> None:
     """Print a one-time sign-in URL for the console (the last word of the output)."""
-    settings, _ = _settings()
+    settings, _ = cli_settings()
     try:
         link = sign_in_url(
             settings.secret or "",

@@ -1,8 +1,7 @@
-"""The `ledger` command: serve the API, issue local tokens, and the ops tools."""
+"""`ledger serve | token`: run the API (and its in-process workers), issue local tokens."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -12,27 +11,15 @@ from adapters.logging import configure_logging
 from api.auth import ROLES, issue_token
 from ledger import serving
 from ledger.bootstrap import build_runtime
+from ledger.cli.common import cli_settings
 from ledger.console_links import console_banner
 from ledger.demo import banner, ensure_demo
 from ledger.fulfillment import start_demo_vendors
-from ledger.settings import Settings, SettingsError, load_settings
 
-app = typer.Typer(
-    help="Refill Ledger: an event-sourced order ledger for telehealth refills.",
-    no_args_is_help=True,
-    add_completion=False,
-)
+ops_app = typer.Typer()
 
 
-def _settings() -> tuple[Settings, list[str]]:
-    try:
-        return load_settings().with_local_defaults()
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
-@app.command()
+@ops_app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
@@ -46,7 +33,7 @@ def serve(
     ] = None,
 ) -> None:
     """Run the API; with its background workers on the embedded store or when LEDGER_ENV=local."""
-    settings, generated = _settings()
+    settings, generated = cli_settings()
     configure_logging(json_lines=settings.json_logs, level=settings.log_level)
     if processes > 1 and not settings.is_postgres:
         typer.echo("error: --processes needs PostgreSQL (DATABASE_URL); SQLite serves from one", err=True)
@@ -74,7 +61,7 @@ def serve(
             vendors.stop()
 
 
-@app.command()
+@ops_app.command()
 def token(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}")],
     subject: Annotated[str | None, typer.Option(help="Patient id or clinic user id")] = None,
@@ -83,7 +70,7 @@ def token(
     """Print a bearer token for local use."""
     from datetime import timedelta
 
-    settings, _ = _settings()
+    settings, _ = cli_settings()
     try:
         typer.echo(
             issue_token(
@@ -98,13 +85,3 @@ def token(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app(sys.argv[1:])
-
-
-from ledger import cli_fulfillment  # noqa: E402, F401, I001  (registers `ledger worker`)
-from ledger import cli_streams  # noqa: E402, F401  (registers relay, verify, export, verify-export)
-from ledger import replay_cli  # noqa: E402, F401  (registers `ledger replay …`)
-from ledger import cli_console  # noqa: E402, F401  (registers `ledger console-link`)
