@@ -3,13 +3,9 @@ the sealer's background worker is `ledger.workers.start_sealer`."""
 
 from __future__ import annotations
 
-import structlog
-
 from api.routes_events import STREAM_OPENAPI
 from api.runtime import Runtime
 from projections.sealer import ensure_chain_schema
-
-log = structlog.get_logger("sealer")
 
 
 def wire_streams(runtime: Runtime) -> None:
