@@ -116,7 +116,7 @@ def refund_order(call: Call) -> Reply:
     responses={202: m.OrderOut, **ERRORS},
 )
 def resubmit_fulfillment(call: Call) -> Reply:
-    partners = frozenset(call.runtime.extras.get("pharmacies") or ())
+    partners = frozenset(call.runtime.pharmacies)
     order = resubmission.resubmit_to_pharmacy(
         call.runtime.deps, call.ctx(), call.path("order_id"), call.body.reason, partners
     )

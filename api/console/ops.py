@@ -17,8 +17,8 @@ from replay.rebuild_jobs import start_rebuild
 
 
 def _rebuilds(call: Page) -> tuple[dict[str, dict[str, Any]], threading.Lock]:
-    extras = call.runtime.extras  # the same registry `POST /ops/projections/{name}/rebuild` uses
-    return extras.setdefault("rebuilds", {}), extras.setdefault("rebuild_lock", threading.Lock())
+    # the same registry `POST /ops/projections/{name}/rebuild` uses
+    return call.runtime.rebuilds, call.runtime.rebuild_lock
 
 
 def _projection(call: Page, name: str) -> Projection:

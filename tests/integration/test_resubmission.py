@@ -45,7 +45,7 @@ def _order(w: World, order_id: str) -> Order:
 
 
 def _partners(w: World) -> frozenset[str]:
-    return frozenset(w.runtime.extras["pharmacies"])
+    return frozenset(w.runtime.pharmacies)
 
 
 def _pharmacy(w: World, order_ref: str, status: str, event_id: str, reason: str | None = None) -> str:
