@@ -7,14 +7,17 @@ is never shown for a command the API would refuse. Posting one records the opera
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from api.console.order_view import OrderView
 from api.console.pages import Page
 from domain.errors import Conflict, InvalidCommand
-from service import catalog, console_sessions, medical_review, orders
+from domain.invoices import Invoice
+from domain.orders import Order
+from domain.resubmission import pharmacy_problem, resubmit_refusals
+from service import catalog, console_sessions, medical_review, orders, resubmission
 
 PRODUCT_FIELDS = {"MED_ID_MISSING": "med_id", "VISIT_TYPE_MISSING": "visit_type"}
 
@@ -33,9 +36,19 @@ def _beluga(call: Page) -> Any:
     return call.runtime.beluga
 
 
+def _partners(call: Page) -> frozenset[str]:
+    return frozenset(call.runtime.extras.get("pharmacies") or ())
+
+
 def available(call: Page, view: OrderView) -> list[Action]:
     """The actions this role may take on this order now."""
-    order, invoice, role = view.order, view.invoice, call.principal.role
+    return offered(call.principal.role, view.order, view.invoice, view.cs["waiting_for"])
+
+
+def offered(
+    role: str, order: Order, invoice: Invoice | None, waiting_for: Sequence[Mapping[str, Any]]
+) -> list[Action]:
+    """The same, from the order's and invoice's folded state and its blockers (as the CS view has them)."""
     found: list[Action] = []
     if medical_review.retry_refusal(order) is None:
         found.append(
@@ -55,7 +68,7 @@ def available(call: Page, view: OrderView) -> list[Action]:
                 "Opens a new consult (next masterId) and submits it to Beluga.",
             )
         )
-    for blocker in view.cs["waiting_for"]:
+    for blocker in waiting_for:
         product_field = PRODUCT_FIELDS.get(blocker.get("cause") or "")
         if blocker.get("action") in ("FIX_PRODUCT_AND_RETRY_REVIEW", "FIX_PRODUCT") and product_field:
             found.append(
@@ -69,6 +82,17 @@ def available(call: Page, view: OrderView) -> list[Action]:
                 )
             )
             break
+    problem = pharmacy_problem(order)
+    if not resubmit_refusals(order) and problem is not None:
+        found.append(
+            Action(
+                "resubmit",
+                "Resubmit to the pharmacy",
+                ("staff", "ops"),
+                f"The pharmacy said: {problem}. Sends the order again under a new attempt key, after the "
+                "fulfillment gate checks it again.",
+            )
+        )
     if invoice is not None and orders.refund_refusal(order, invoice) is None:
         amount = sum(line.unit_price_cents * line.quantity for line in order.placed.lines)
         paid = invoice.succeeded_attempt
@@ -119,6 +143,9 @@ RUN: dict[str, Callable[[Page, OrderView, str], object]] = {
         call.runtime.deps, call.ctx(), view.order.id, reason, _beluga(call)
     ),
     "fix-mapping": lambda call, view, reason: _fix_mapping(call, view),
+    "resubmit": lambda call, view, reason: resubmission.resubmit_to_pharmacy(
+        call.runtime.deps, call.ctx(), view.order.id, reason, _partners(call)
+    ),
     "refund": lambda call, view, reason: orders.refund_order(
         call.runtime.deps, call.ctx(), view.order.id, reason
     ),

@@ -8,7 +8,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.console import actions
 from api.console.order_view import load_order_view, resolve, waiting_for
-from api.console.pages import ORDER_ROLES, Page, View, page
+from api.console.pages import ORDER_ROLES, Page, View, page, safe_next
 from api.presentation import kind_label
 from domain.errors import DomainError
 from service.search import search_orders
@@ -82,4 +82,10 @@ def take_action(call: Page) -> Response:
     view = load_order_view(call, order_id, audit=False)
     name = call.path("name")
     actions.take(call, view, name)
+    back = safe_next(call.field("next"))
+    if back:
+        separator = "&" if "?" in back else "?"
+        return RedirectResponse(
+            f"{back}{separator}done={quote(name)}&order={quote(view.order.placed.number)}", 303
+        )
     return RedirectResponse(f"/console/orders/{quote(order_id)}?done={quote(name)}#timeline", status_code=303)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import structlog
 from starlette.concurrency import run_in_threadpool
@@ -184,3 +184,13 @@ def _error(
 def _template_of(request: Request) -> str:
     route = request.scope.get("route")
     return getattr(route, "path", None) or "unmatched"
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path inside the console: never another host (an open redirect)."""
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/console") or value.startswith("//"):
+        return ""
+    return value

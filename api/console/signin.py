@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.auth import Principal
 from api.console import session as tokens
-from api.console.pages import OPERATORS, Page, View, html, page, signed_in
+from api.console.pages import OPERATORS, Page, View, html, page, safe_next, signed_in
 from api.console.render import NAV, render_page
 from api.runtime import Runtime
 from domain.errors import Conflict
@@ -62,7 +60,7 @@ def _signin_page(request: Request, role: str | None, context: dict[str, object])
         {
             **context,
             "who_role": role,
-            "next": _safe_next(request.query_params.get("next")),
+            "next": safe_next(request.query_params.get("next")),
             "link_minutes": tokens.LINK_MINUTES,
             "session_hours": int(tokens.SESSION_LIFETIME.total_seconds() // 3600),
         },
@@ -88,7 +86,7 @@ async def sign_in(request: Request) -> Response:
             403,
         )
     form = await request.form()
-    link, next_path = str(form.get("link") or ""), _safe_next(str(form.get("next") or ""))
+    link, next_path = str(form.get("link") or ""), safe_next(str(form.get("next") or ""))
     now = runtime.deps.clock()
     try:
         claims = tokens.read_link_token(runtime.token_secret, link, now)
@@ -140,16 +138,6 @@ async def sign_in(request: Request) -> Response:
         secure=request.url.scheme == "https",
     )
     return response
-
-
-def _safe_next(value: str | None) -> str:
-    """Only a path inside the console: never another host (an open redirect)."""
-    if not value:
-        return ""
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith("/console") or value.startswith("//"):
-        return ""
-    return value
 
 
 @page("/console/sign-out", roles=ALL_CONSOLE_ROLES, methods=("POST",))
