@@ -37,7 +37,7 @@ def _beluga(call: Page) -> Any:
 
 
 def _partners(call: Page) -> frozenset[str]:
-    return frozenset(call.runtime.extras.get("pharmacies") or ())
+    return frozenset(call.runtime.pharmacies)
 
 
 def available(call: Page, view: OrderView) -> list[Action]:
