@@ -63,6 +63,16 @@ class Receipt:
     outcome: str  # applied | already_applied | ignored | unmatched
 
 
+def _receipt(stored_now: bool, outcome: str) -> Receipt:
+    """A first Beluga or pharmacy delivery whose vendor event the re-apply policy recorded a moment
+    earlier (it reacts to the stored delivery) was still applied for this delivery: say so, rather
+    than "already applied", which means a repeat. (Stripe's "already applied" also means "no effect",
+    so its receipts are left as they are.)"""
+    if stored_now and outcome == "already_applied":
+        outcome = "applied"
+    return Receipt(not stored_now, outcome)
+
+
 def _ctx(vendor: str, organization_id: str, event_id: str) -> Context:
     return Context(
         Actor(kind="webhook", id=vendor.split(":", 1)[0]),
@@ -246,7 +256,7 @@ def receive_beluga(
 ) -> Receipt:
     org = _org_of(deps, "order", order_id_of_master(wh.master_id), default_org)
     stored = store_raw(deps, org, BELUGA, wh.event_id, wh.event, body, signature)
-    return Receipt(not stored, apply_beluga(deps, wh))
+    return _receipt(stored, apply_beluga(deps, wh))
 
 
 def receive_pharmacy(
@@ -254,7 +264,7 @@ def receive_pharmacy(
 ) -> Receipt:
     org = _org_of(deps, "order", parse_pharmacy_reference(wh.reference_id)[0], default_org)
     stored = store_raw(deps, org, pharmacy_vendor(partner), wh.event_id, wh.status, body, signature)
-    return Receipt(not stored, apply_pharmacy(deps, partner, wh))
+    return _receipt(stored, apply_pharmacy(deps, partner, wh))
 
 
 def receive_stripe(
