@@ -3,7 +3,8 @@
 `endpoint(...)` wraps a plain synchronous handler: it authenticates and checks the role,
 parses the body and query with pydantic (422 naming each field), runs the handler in the
 thread pool (the event store is synchronous) and serialises the reply through its declared
-model, so a response can never drift from the schema the document publishes.
+model, so a response can never drift from the schema the document publishes. A route declaring
+an `Idempotency-Key` header gets Stripe's key semantics (`api.idempotent`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from api import idempotent
 from api.auth import Principal, authenticate, require
 from api.problems import ApiError, validation_problem
 from api.runtime import Runtime
@@ -111,10 +113,19 @@ def endpoint(
                 except ValidationError as exc:
                     return validation_problem(exc, "query")
             call = Call(request, runtime, principal, parsed_body, parsed_query)
-            reply = await run_in_threadpool(handler, call)
-            return JSONResponse(
-                reply.body.model_dump(mode="json"), status_code=reply.status, headers=reply.headers or None
-            )
+
+            def run() -> Response:
+                reply = handler(call)
+                return idempotent.json_reply(reply.status, reply.body, reply.headers)
+
+            key = request.headers.get(idempotent.HEADER) if idempotent.HEADER in headers else None
+            if key is None:
+                return await run_in_threadpool(run)
+            if (refused := idempotent.bad_key(key)) is not None:
+                return refused
+            scope = f"{principal.organization_id}/{principal.role}:{principal.subject or ''}"
+            digest = idempotent.fingerprint(method, request.url.path, parsed_body)
+            return await idempotent.run_keyed(call, key, scope, digest, run)
 
         return Route(path, asgi, methods=[method], name=handler.__name__)
 

@@ -50,6 +50,7 @@ def _declined(invoice: Invoice, attempt: Attempt, refill_order: m.OrderOut | Non
     roles=("staff", "service"),
     tag="orders",
     body=m.OrderIn,
+    headers=("Idempotency-Key",),
     responses={201: m.PlacedOrderOut, **ERRORS},
 )
 def place_order(call: Call) -> Reply:
@@ -84,6 +85,7 @@ def get_order(call: Call) -> Reply:
     roles=("staff",),
     tag="orders",
     body=m.ReasonIn,
+    headers=("Idempotency-Key",),
     responses={200: m.OrderOut, **ERRORS},
 )
 def cancel_order(call: Call) -> Reply:
@@ -98,6 +100,7 @@ def cancel_order(call: Call) -> Reply:
     roles=("staff",),
     tag="orders",
     body=m.ReasonIn,
+    headers=("Idempotency-Key",),
     responses={200: m.OrderOut, **ERRORS, 502: Problem},
 )
 def refund_order(call: Call) -> Reply:
@@ -216,6 +219,7 @@ def request_refill(call: Call) -> Reply:
     roles=("service",),
     tag="subscriptions",
     body=m.SubscriptionIn,
+    headers=("Idempotency-Key",),
     responses={201: m.SubscriptionOut, **ERRORS},
 )
 def start_subscription(call: Call) -> Reply:
@@ -238,6 +242,7 @@ def start_subscription(call: Call) -> Reply:
     roles=("service",),
     tag="subscriptions",
     body=m.CycleIn,
+    headers=("Idempotency-Key",),
     responses={201: m.CycleReply, 200: m.CycleReply, **PAY_ERRORS},
 )
 def bill_cycle(call: Call) -> Reply:

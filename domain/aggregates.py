@@ -21,6 +21,7 @@ EVOLVERS: dict[str, Evolve] = {
     "refill": refills.evolve_refill,
     "subscription": subscriptions.evolve_subscription,
     "idempotency_key": idempotency.evolve_claim,
+    "idempotent_request": idempotency.evolve_idempotent_request,
     "clinic": directory.evolve_clinic,
     "clinic_user": directory.evolve_clinic_user,
     "prescriber": directory.evolve_prescriber,

@@ -1,17 +1,32 @@
-"""Idempotency keys, claimed in the same transaction as the effect they guard."""
+"""Idempotency keys: claimed in the same transaction as the effect they guard (`claim`), and the
+first response of every keyed HTTP request kept for replays (`begin_request`/`finish_request`)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from adapters.eventstore import stable_id
-from domain.idempotency import ClaimedKey, IdempotencyKeyClaimed, replay_claim
-from service.deps import Deps
-from service.unit import Batch, try_load
+from adapters.eventstore import ConcurrentWrite, stable_id
+from domain.errors import Conflict
+from domain.idempotency import (
+    REQUEST_IN_PROGRESS,
+    ClaimedKey,
+    IdempotencyKeyClaimed,
+    IdempotentRequest,
+    IdempotentRequestAbandoned,
+    IdempotentRequestFact,
+    IdempotentResponseRecorded,
+    StoredResponse,
+    begin_keyed,
+    keeps,
+    replay_claim,
+)
+from service.deps import MAX_WRITE_RETRIES, Deps
+from service.unit import Batch, Context, try_load
 
 
 @dataclass(frozen=True)
@@ -56,3 +71,63 @@ def claim(batch: Batch, request: KeyedRequest | None, resource_type: str, resour
             resource_id=resource_id,
         ),
     )
+
+
+# -- keyed HTTP requests (Stripe's semantics; see domain.idempotency) ----------------------------
+
+
+@dataclass(frozen=True)
+class RequestSlot:
+    """This run's hold on a key: the stream and the version its start (or take-over) wrote."""
+
+    aggregate_id: UUID
+    version: int
+
+
+def begin_request(
+    deps: Deps, ctx: Context, scope: str, key: str, fingerprint: str
+) -> StoredResponse | RequestSlot:
+    """The response to replay, or a slot to run this request in. Raises Conflict: another request
+    under the key (IDEMPOTENCY_KEY_REUSED), or the first one still running (REQUEST_IN_PROGRESS).
+    Two requests racing for a new key both append version 1: one wins, the other decides again."""
+    aggregate_id = stable_id("idempotent-request", scope, key)
+    for _ in range(MAX_WRITE_RETRIES):
+        loaded = try_load(deps.store, "idempotent_request", aggregate_id)
+        state: IdempotentRequest | None = loaded.state if loaded else None
+        decided = begin_keyed(
+            state, scope=scope, fingerprint=fingerprint, now=deps.clock(), stale_after=deps.pending_after
+        )
+        if isinstance(decided, StoredResponse):
+            return decided
+        version = loaded.version if loaded else 0
+        batch = deps.batch(ctx)
+        batch.add(aggregate_id, version, decided)
+        try:
+            deps.commit(batch)
+        except ConcurrentWrite:
+            continue
+        return RequestSlot(aggregate_id, version + 1)
+    raise Conflict(
+        "A request with this Idempotency-Key is still in progress.", reasons=(REQUEST_IN_PROGRESS,)
+    )
+
+
+def finish_request(
+    deps: Deps,
+    ctx: Context,
+    slot: RequestSlot,
+    response: StoredResponse,
+    reasons: tuple[str, ...] = (),
+) -> None:
+    """Keep the answer for replays, or let the key run again (a server error, a transient conflict)."""
+    fact: IdempotentRequestFact = (
+        IdempotentResponseRecorded(
+            status=response.status, body=response.body, content_type=response.content_type
+        )
+        if keeps(response.status, reasons)
+        else IdempotentRequestAbandoned(status=response.status)
+    )
+    batch = deps.batch(ctx)
+    batch.add(slot.aggregate_id, slot.version, fact)
+    with contextlib.suppress(ConcurrentWrite):
+        deps.commit(batch)  # a retry took over meanwhile (we ran past the stale limit): its answer stands

@@ -182,8 +182,10 @@ def test_paid_refill_replayed_with_same_key_returns_same_refill(sqlite_ledger: L
     original = ledger.paid_order(patient, [(product["id"], 1)])
     first = refill(ledger, patient, original["id"], product["id"], patient["cards"][0], key="k")
     second = refill(ledger, patient, original["id"], product["id"], patient["cards"][0], key="k")
-    assert first.status_code == 201 and second.status_code == 200
-    assert second.json()["refill_order"]["id"] == first.json()["refill_order"]["id"]
+    # Stripe's semantics: the first answer itself is replayed, status included.
+    assert first.status_code == 201 and second.status_code == 201
+    assert second.headers.get("idempotent-replayed") == "true"
+    assert second.json() == first.json()
     assert ledger.gateway.charges_succeeded() == 2
 
 

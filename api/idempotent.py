@@ -1,0 +1,88 @@
+"""Stripe's idempotency semantics for every route that declares an `Idempotency-Key` header.
+
+The first response to a key is stored with it (`service.idempotency`): the same key with the same
+request replays it (marked `Idempotent-Replayed: true`); the same key with another request is 409
+`IDEMPOTENCY_KEY_REUSED`; while the first is still running, 409 `REQUEST_IN_PROGRESS`. Requests
+refused before they ran (authentication, a malformed body) are not stored, nor are server errors
+and transient conflicts: retrying those runs again. Keys are scoped to the caller (organization,
+role and subject); the fingerprint covers the method, the path and the parsed body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from api.problems import ApiError, from_exception, problem
+from domain.errors import DomainError
+from domain.idempotency import StoredResponse
+from service.idempotency import RequestSlot, begin_request, finish_request
+
+log = structlog.get_logger("api")
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255  # as Stripe
+
+
+def bad_key(key: str) -> Response | None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        return problem(
+            400,
+            "Invalid Idempotency-Key",
+            f"The Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable characters.",
+            reasons=("INVALID_IDEMPOTENCY_KEY",),
+            errors=None,
+        )
+    return None
+
+
+def fingerprint(method: str, path: str, body: BaseModel | None) -> str:
+    payload = {"method": method, "path": path, "body": body.model_dump(mode="json") if body else None}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _reasons(exc: Exception) -> tuple[str, ...]:
+    if isinstance(exc, ApiError | DomainError):
+        return tuple(exc.reasons)
+    return ()
+
+
+async def run_keyed(call: Any, key: str, scope: str, digest: str, run: Callable[[], Response]) -> Response:
+    """Replay the stored answer, or run the handler and keep its answer (a problem included)."""
+    deps, ctx = call.runtime.deps, call.ctx()
+    found: StoredResponse | RequestSlot = await run_in_threadpool(
+        begin_request, deps, ctx, scope, key, digest
+    )
+    if isinstance(found, StoredResponse):
+        return Response(
+            found.body,
+            status_code=found.status,
+            media_type=found.content_type,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    reasons: tuple[str, ...] = ()
+    try:
+        response = await run_in_threadpool(run)
+    except Exception as exc:
+        translated = from_exception(exc)
+        if translated is None:
+            log.exception("unhandled", error_type=type(exc).__name__)
+            translated = problem(
+                500, "Internal Server Error", "Something went wrong; it was logged with the request id."
+            )
+        response, reasons = translated, _reasons(exc)
+    body = bytes(response.body).decode()
+    stored = StoredResponse(response.status_code, body, response.media_type or "application/json")
+    await run_in_threadpool(finish_request, deps, ctx, found, stored, reasons)
+    return response
+
+
+def json_reply(status: int, body: BaseModel, headers: dict[str, str] | None) -> JSONResponse:
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers or None)
