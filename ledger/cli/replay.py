@@ -7,11 +7,13 @@ settings point at (DATABASE_URL, else the SQLite files under ./var) and starts n
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -27,7 +29,8 @@ from projections.db import ViewDatabase
 from projections.runner import Projection, catch_up
 from projections.worker import lag_of
 from replay import rebuild as rebuilding
-from replay.history import NoSuchOrder, as_uuid, fold_events, order_stream
+from replay.history import NoSuchOrder, fold_events, order_stream
+from replay.order_ref import resolve_order
 from replay.state import VersionBeyondHistory, state_at
 from replay.support_view import complete_view, explain_order
 from replay.timeline import timeline
@@ -56,20 +59,11 @@ class Tools:
         return found
 
     def order_id(self, ref: str) -> str:
-        if as_uuid(ref) is not None:
-            return ref
-        index = self.projection("order_index")
-        catch_up(self.store, self.views, index)
-        with self.views.transaction() as cur:
-            cur.execute(
-                "SELECT order_id FROM order_index WHERE organization_id = %s AND number = %s",
-                (self.organization_id, ref),
-            )
-            row = cur.fetchone()
-        if row is None:
+        found = resolve_order(self.store, self.views, self.projections, self.organization_id, ref)
+        if found is None:
             err.print(f"error: no order {ref}")
             raise typer.Exit(1)
-        return str(row[0])
+        return found
 
 
 def _tools() -> Tools:
@@ -86,31 +80,90 @@ def _dump(value: Any) -> None:
     out.print_json(json.dumps(value, default=str))
 
 
+def _money(cents: Any) -> str:
+    return f"${int(cents) / 100:,.2f}" if isinstance(cents, int) else ""
+
+
+def _joined(values: Any) -> str:
+    return ", ".join(str(v) for v in values or ())
+
+
+# What ops needs to see of each event without opening its JSON: reasons, holds, amounts, references.
+_DETAIL: dict[str, Callable[[dict[str, Any]], str]] = {
+    "OrderPlaced": lambda d: _joined(f"{ln['quantity']}x {ln['name']}" for ln in d.get("lines", ())),
+    "InvoiceIssued": lambda d: _money(d.get("amount_cents")),
+    "PaymentAttempted": lambda d: (
+        f"#{d.get('attempt')} {_money(d.get('amount_cents'))} via {d.get('gateway')}"
+    ),
+    "PaymentFailed": lambda d: f"{d.get('decline_code') or 'failed'}: {d.get('message')}",
+    "PaymentSucceeded": lambda d: f"#{d.get('attempt')} {d.get('gateway_reference') or ''}".strip(),
+    "RefillRequested": lambda d: f"from {d.get('original_order_number')}",
+    "RefillChargeFailed": lambda d: str(d.get("message") or ""),
+    "IntakeRecorded": lambda d: str(d.get("status") or ""),
+    "MedicalReviewBlocked": lambda d: _joined(d.get("reasons")),
+    "MedicalReviewFailed": lambda d: str(d.get("error") or ""),
+    "MedicalReviewSubmitted": lambda d: f"{d.get('visit_type')} {_joined(d.get('med_ids'))}",
+    "RxWritten": lambda d: _joined(d.get("med_ids")),
+    "ConsultConcluded": lambda d: str(d.get("outcome") or ""),
+    "ConsultCanceled": lambda d: str(d.get("reason") or ""),
+    "NewConsultStarted": lambda d: str(d.get("reason") or ""),
+    "FulfillmentHeld": lambda d: "held: " + _joined(d.get("failed_checks")),
+    "FulfillmentReleased": lambda d: f"to {d.get('partner')}",
+    "PharmacyOrderSubmitted": lambda d: f"{d.get('partner')} {d.get('external_id')}",
+    "PharmacySubmissionFailed": lambda d: str(d.get("error") or ""),
+    "PharmacyOrderRejected": lambda d: str(d.get("reason") or ""),
+    "OrderShipped": lambda d: f"{d.get('carrier')} {d.get('tracking')}",
+    "OrderCanceled": lambda d: str(d.get("reason") or ""),
+    "OrderRefunded": lambda d: f"{_money(d.get('amount_cents'))} {d.get('reason') or ''}".strip(),
+}
+
+
+def event_detail(event_type: str, data: dict[str, Any]) -> str:
+    describe = _DETAIL.get(event_type)
+    return describe(data) if describe is not None else ""
+
+
 @replay_app.command("timeline")
-def timeline_cmd(order: OrderArg, as_json: AsJson = False) -> None:
-    """Every event of the order, its invoice and its refills, in order, with who and why."""
+def timeline_cmd(
+    order: OrderArg,
+    as_json: AsJson = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Also show the actor id and causal ids")] = False,
+) -> None:
+    """Every event of the order, its invoice and its refills, in order, with who, what and why.
+
+    The table fits 80 columns: time, event, who, the detail that matters (blocked reasons, holds,
+    amounts, the gateway's message) and the status change. `--wide` adds ids; `--json` has it all.
+    """
     t = _tools()
     try:
         entries = timeline(t.store, t.organization_id, t.order_id(order))
     except NoSuchOrder:
         raise _no_order(order) from None
     if as_json:
-        _dump([e.as_dict() for e in entries])
+        _dump([{**e.as_dict(), "detail": event_detail(e.type, e.data)} for e in entries])
         return
-    table = Table(title=f"Timeline of {order}")
-    for col in ("pos", "time (UTC)", "event", "on", "actor", "correlation / causation", "change"):
-        table.add_column(col)
+    table = Table(title=f"Timeline of {order}", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("UTC", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("by", overflow="fold")
+    table.add_column("detail → status", overflow="fold")
+    if wide:
+        table.add_column("correlation / causation", overflow="fold")
     for e in entries:
-        change = f"{e.change['before']} → {e.change['after']}" if e.change else ""
-        table.add_row(
+        detail = event_detail(e.type, e.data)
+        if e.change and e.change["before"] != e.change["after"]:
+            detail = f"{detail} → {e.change['after']}".strip()
+        row = [
             str(e.position),
-            e.occurred_at[:19],
+            e.occurred_at[5:16].replace("T", " "),
             e.type,
-            f"{e.aggregate_type} v{e.version}",
-            f"{e.actor['kind']}:{e.actor['id']}",
-            f"{e.correlation_id[:12]} / {e.causation_id[:12]}",
-            change,
-        )
+            f"{e.actor['kind']}:{e.actor['id']}" if wide else e.actor["kind"],
+            detail,
+        ]
+        if wide:
+            row.append(f"{e.correlation_id} / {e.causation_id}")
+        table.add_row(*row)
     out.print(table)
 
 

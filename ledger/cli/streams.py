@@ -21,6 +21,7 @@ from domain.errors import DomainError
 from domain.events import Actor
 from ledger.bootstrap import build_offline, build_runtime, build_signer, build_store, build_views
 from ledger.cli.common import cli_settings
+from replay.order_ref import resolve_order
 from replay.verify import verify_store
 from replay.verify_export import verify_export
 from service import audit
@@ -105,7 +106,9 @@ def verify() -> None:
 def export_cmd(
     purpose: Annotated[str, typer.Option(help="Why this export is made (recorded)")],
     patient_id: Annotated[str | None, typer.Option(help="Export one patient's records")] = None,
-    order_id: Annotated[str | None, typer.Option(help="Export one order's records")] = None,
+    order_id: Annotated[
+        str | None, typer.Option(help="Export one order's records: its id or its number (R-…)")
+    ] = None,
     since: Annotated[datetime | None, typer.Option("--from", help="Period start (UTC)")] = None,
     until: Annotated[datetime | None, typer.Option("--to", help="Period end (UTC, exclusive)")] = None,
     actor: Annotated[str | None, typer.Option(help="Who exports (default: your user name)")] = None,
@@ -122,6 +125,14 @@ def export_cmd(
         "cli-export",
     )
     since, until = (d.replace(tzinfo=d.tzinfo or UTC) if d else None for d in (since, until))
+    if order_id is not None:  # an id or a number (R-…), as CS reads it off the order
+        resolved = resolve_order(
+            runtime.deps.store, runtime.views, runtime.projections, settings.organization_id, order_id
+        )
+        if resolved is None:
+            typer.echo(f"error: no order {order_id}", err=True)
+            raise typer.Exit(1)
+        order_id = resolved
     try:
         export = audit.start_export(
             runtime.deps,

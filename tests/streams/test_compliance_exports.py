@@ -227,3 +227,28 @@ def test_reading_an_orders_timeline_over_http_is_recorded(sqlite_ledger: Ledger)
     assert isinstance(event.fact, OrderHistoryRead)
     assert (event.fact.order_id, event.fact.purpose) == (order["id"], "chargeback review")
     assert event.meta.actor.kind == "cs"
+
+
+def test_cli_export_of_one_order_takes_its_number(sqlite_ledger: Ledger) -> None:
+    product, patient = sqlite_ledger.product(), sqlite_ledger.patient()
+    order = sqlite_ledger.paid_order(patient, [(product["id"], 1)])
+    other = sqlite_ledger.paid_order(patient, [(product["id"], 2)])
+    settings = sqlite_ledger.settings
+    env = {
+        **os.environ,
+        "LEDGER_VAR_DIR": str(settings.var_dir),
+        "LEDGER_ORGANIZATION_ID": "org_test",
+        "LEDGER_SIGNING_KEY": settings.signing_key or "",
+        "LEDGER_SECRET": settings.secret or "",
+    }
+    env.pop("DATABASE_URL", None)
+    runner = CliRunner()
+    args = ["export", "--purpose", "chargeback", "--actor", "auditor-2", "--order-id"]
+    result = runner.invoke(cli, [*args, order["number"]], env=env)
+    assert result.exit_code == 0, result.output
+    lines = records(Path(result.output.strip().rsplit(" in ", 1)[1]))
+    touched = {r["aggregate_id"] for r in lines}
+    assert order["id"] in touched and other["id"] not in touched
+    missing = runner.invoke(cli, [*args, "R-NOSUCH"], env=env)
+    assert missing.exit_code == 1
+    assert "no order R-NOSUCH" in missing.output

@@ -110,3 +110,18 @@ def test_a_version_past_the_history_is_an_error_not_the_latest_state(seeded: Wor
     before = runner.invoke(app, ["replay", "state", order_id, "--at", "2000-01-01 00:00"], env=env)
     assert before.exit_code == 1
     assert "did not exist yet" in before.output
+
+
+def test_cli_timeline_fits_80_columns_with_a_detail_column(seeded: World) -> None:
+    env = cli_env(seeded.var_dir)
+    order_id = seeded.orders["failed_refill"]
+    result = CliRunner().invoke(app, ["replay", "timeline", order_id], env=env, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    assert "detail → status" in result.output
+    text = " ".join(result.output.split())
+    failed = next(
+        e for e in seeded.get(f"/orders/{order_id}/events")["events"] if e["type"] == "PaymentFailed"
+    )
+    assert failed["data"]["message"].split()[0] in text  # the gateway's own words, on the table
+    assert "$" in text  # amounts
