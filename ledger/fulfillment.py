@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from adapters.beluga import BelugaClient
 from adapters.pharmacy import BELMAR, DISPENSEPRO, PharmacyClient, pharmacy_client
 from adapters.sandbox.beluga_server import create_beluga_sandbox
+from adapters.sandbox.persist import PersistedSandbox
 from adapters.sandbox.pharmacy_server import create_pharmacy_sandbox
 from adapters.sandbox.runner import RunningServer, serve_in_thread
 from adapters.singleton import SingletonLoop
@@ -85,9 +86,13 @@ class DemoVendors:
                 f"  Beluga:   {self.beluga.url}   visits: curl -s {self.beluga.url}/_sandbox/visits",
                 "    write the prescription: curl -s -X POST "
                 f"{self.beluga.url}/_sandbox/visits/{master_hint}/rx-written",
+                "    <masterId> is the order's medical_review.master_id: mr-<order id> "
+                "(mr-<order id>.2 after a new consult)",
                 f"  Pharmacy: {self.pharmacy.url}   orders: curl -s {self.pharmacy.url}/_sandbox/orders",
                 f"    move an order on: curl -s -X POST {self.pharmacy.url}/_sandbox/orders/"
-                "<ledger order id>/status/accepted   (then shipped, delivered)",
+                "<referenceId>/status/accepted   (then shipped, delivered)",
+                "    <referenceId> is the ledger order id (<order id>.2 after a resubmission), "
+                "as /_sandbox/orders lists it",
                 "  A paid refill is sent to Beluga by itself once its intake is accepted "
                 '(POST /orders/<id>/intake {"status": "accepted"});',
                 "  a blocked one says why under medical_review.blocked_reasons: fix the product "
@@ -103,14 +108,23 @@ def start_demo_vendors(settings: Settings, host: str, port: int) -> tuple[Settin
         return settings, None
     own = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     beluga_key, pharmacy_key = "local-beluga-key", "local-pharmacy-key"
+    kept = settings.var_dir / "sandboxes"  # their visits and orders survive a restart, as a vendor's would
     beluga = serve_in_thread(
-        create_beluga_sandbox(f"{own}/webhooks/beluga", settings.beluga_webhook_secret or "", beluga_key)
+        PersistedSandbox(
+            create_beluga_sandbox(f"{own}/webhooks/beluga", settings.beluga_webhook_secret or "", beluga_key),
+            kept / "beluga.json",
+            ("visits", "events"),
+        )
     )
     pharmacy = serve_in_thread(
-        create_pharmacy_sandbox(
-            lambda partner: f"{own}/webhooks/pharmacies/{partner}",
-            settings.pharmacy_webhook_secret or "",
-            pharmacy_key,
+        PersistedSandbox(
+            create_pharmacy_sandbox(
+                lambda partner: f"{own}/webhooks/pharmacies/{partner}",
+                settings.pharmacy_webhook_secret or "",
+                pharmacy_key,
+            ),
+            kept / "pharmacy.json",
+            ("orders",),
         )
     )
     updated = settings.model_copy(
