@@ -35,7 +35,7 @@ class WebhookAck(BaseModel):
     received: bool
     duplicate: bool
     event_id: str
-    outcome: str  # applied | already_applied | ignored | unmatched
+    outcome: str  # applied | stale (recorded, not applied) | already_applied | ignored | unmatched
 
 
 def _ack(event_id: str, receipt: Receipt) -> Response:

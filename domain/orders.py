@@ -137,6 +137,7 @@ class ConsultConcluded(OrderFact):
     master_id: str
     outcome: str | None
     vendor_event_id: str
+    occurred_at: datetime | None = None  # Beluga's occurredAt (None on facts stored before it was kept)
 
 
 class ConsultCanceled(OrderFact):
@@ -144,6 +145,7 @@ class ConsultCanceled(OrderFact):
     master_id: str
     vendor_event_id: str
     reason: str | None = None
+    occurred_at: datetime | None = None
 
 
 class NewConsultStarted(OrderFact):
@@ -227,6 +229,7 @@ class PharmacyOrderAccepted(OrderFact):
     partner: str
     external_id: str | None
     vendor_event_id: str
+    occurred_at: datetime | None = None  # the pharmacy's occurredAt
 
 
 class PharmacyOrderRejected(OrderFact):
@@ -234,12 +237,28 @@ class PharmacyOrderRejected(OrderFact):
     partner: str
     reason: str | None
     vendor_event_id: str
+    occurred_at: datetime | None = None  # the pharmacy's occurredAt
 
 
 class PharmacyOrderProcessing(OrderFact):
     TYPE = "PharmacyOrderProcessing"
     partner: str
     vendor_event_id: str
+    occurred_at: datetime | None = None  # the pharmacy's occurredAt
+
+
+class VendorFactStale(OrderFact):
+    """A vendor's news older than what it already told us, which would move the order back (a
+    rejection after a later acceptance or a shipment, a consult cancelation older than its
+    prescription): kept as a fact so CS can read it, never applied to the order's state."""
+
+    TYPE = "VendorFactStale"
+    vendor: str
+    event_type: str  # the vendor's own name for it: "rejected", "CONSULT_CANCELED", …
+    vendor_event_id: str
+    occurred_at: datetime
+    latest_at: datetime  # the later news that makes it stale
+    detail: str | None = None  # the vendor's words (a rejection's reason)
 
 
 class OrderShipped(OrderFact):
@@ -307,6 +326,10 @@ class Order:
     pharmacy_error_permanent: bool = False
     pharmacy_attempt: int = 1  # which submission the pharmacy's dedupe key (and its webhooks) name
     previous_pharmacy_problems: tuple[str, ...] = ()  # what each resubmission answered
+    # The vendors' own clocks: the latest news of each kind, to tell a late (stale) fact from news.
+    pharmacy_progress_at: datetime | None = None  # latest accepted/processing/shipped/delivered
+    pharmacy_rejected_at: datetime | None = None
+    beluga_latest_at: datetime | None = None  # latest RX_WRITTEN / conclusion / cancelation
     accepted: bool = False
     processing: bool = False
     shipped: bool = False
@@ -350,6 +373,53 @@ def _with(state: Order, **changes: object) -> Order:
     new.__dict__.update(state.__dict__)
     new.__dict__.update(changes)
     return new
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _progressed(state: Order, at: datetime | None, **changes: object) -> Order:
+    """Forward news from the pharmacy only adds, so it is applied whatever its age. News later than a
+    rejection (or a shipment at all) is the pharmacy's last word: the rejection no longer stands."""
+    shipped = bool(changes.get("shipped") or changes.get("delivered"))
+    rejection_superseded = shipped or (
+        at is not None and state.pharmacy_rejected_at is not None and at > state.pharmacy_rejected_at
+    )
+    if rejection_superseded:
+        changes.update(pharmacy_rejected_reason=None, pharmacy_rejected_at=None)
+    return _with(state, pharmacy_progress_at=_later(state.pharmacy_progress_at, at), **changes)
+
+
+def stale_against(state: Order, fact: Fact) -> datetime | None:
+    """The later vendor news that makes `fact` stale, or None when it is news.
+
+    Only news that would move the order back can be stale: a pharmacy rejection older than its
+    latest progress (or after a shipment), a consult cancelation or rejection older than the latest
+    word from Beluga on the same consult. Facts without a vendor time (stored before it was kept)
+    are never stale."""
+    match fact:
+        case PharmacyOrderRejected():
+            latest = state.pharmacy_progress_at
+            if latest is not None and (
+                state.shipped
+                or state.delivered
+                or (fact.occurred_at is not None and fact.occurred_at < latest)
+            ):
+                return latest
+        case ConsultCanceled() | ConsultConcluded():
+            regressive = isinstance(fact, ConsultCanceled) or fact.outcome == "rejected"
+            latest = state.beluga_latest_at
+            same_consult = state.master_id is None or fact.master_id == state.master_id
+            if (
+                regressive
+                and same_consult
+                and latest is not None
+                and fact.occurred_at is not None
+                and fact.occurred_at < latest
+            ):
+                return latest
+    return None
 
 
 def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
@@ -405,15 +475,30 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
             )
         case RxWritten():
             merged = tuple(dict.fromkeys((*state.rx_med_ids, *fact.med_ids)))
+            state = _with(state, beluga_latest_at=_later(state.beluga_latest_at, fact.written_at))
             if state.medical_review_status in ("concluded", "canceled"):
                 return _with(state, rx_med_ids=merged)
             return _with(state, rx_med_ids=merged, medical_review_status="rx_written")
         case ConsultConcluded():
-            return _with(state, consult_outcome=fact.outcome, medical_review_status="concluded")
+            if stale_against(state, fact) is not None:
+                return state  # stored before stale news was told apart: still never moves back
+            return _with(
+                state,
+                consult_outcome=fact.outcome,
+                medical_review_status="concluded",
+                beluga_latest_at=_later(state.beluga_latest_at, fact.occurred_at),
+            )
         case ConsultCanceled():
             if state.master_id is not None and fact.master_id != state.master_id:
                 return state  # the cancellation of an earlier consult, not of the current one
-            return _with(state, medical_review_status="canceled", consult_canceled_reason=fact.reason)
+            if stale_against(state, fact) is not None:
+                return state
+            return _with(
+                state,
+                medical_review_status="canceled",
+                consult_canceled_reason=fact.reason,
+                beluga_latest_at=_later(state.beluga_latest_at, fact.occurred_at),
+            )
         case NewConsultStarted():
             return _with(
                 state,
@@ -424,6 +509,7 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
                 consult_canceled_reason=None,
                 blocked_reasons=(),
                 medical_review_error=None,
+                beluga_latest_at=None,
             )
         case FulfillmentHeld():
             return _with(state, held_by=fact.failed_checks)
@@ -457,23 +543,36 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
                 pharmacy_error=None,
                 pharmacy_error_permanent=False,
                 pharmacy_rejected_reason=None,
+                pharmacy_rejected_at=None,
+                pharmacy_progress_at=None,
                 withheld_by=(),
                 accepted=False,
                 processing=False,
                 previous_pharmacy_problems=(*state.previous_pharmacy_problems, fact.previous_problem),
             )
         case PharmacyOrderAccepted():
-            return _with(
-                state, accepted=True, pharmacy_external_id=state.pharmacy_external_id or fact.external_id
+            return _progressed(
+                state,
+                fact.occurred_at,
+                accepted=True,
+                pharmacy_external_id=state.pharmacy_external_id or fact.external_id,
             )
         case PharmacyOrderRejected():
-            return _with(state, pharmacy_rejected_reason=fact.reason or "rejected by pharmacy")
+            if stale_against(state, fact) is not None:
+                return state  # stored before stale news was told apart: still never moves back
+            return _with(
+                state,
+                pharmacy_rejected_reason=fact.reason or "rejected by pharmacy",
+                pharmacy_rejected_at=fact.occurred_at,
+            )
         case PharmacyOrderProcessing():
-            return _with(state, accepted=True, processing=True)
+            return _progressed(state, fact.occurred_at, accepted=True, processing=True)
         case OrderShipped():
-            return _with(state, shipped=True, carrier=fact.carrier, tracking=fact.tracking)
+            return _progressed(
+                state, fact.shipped_at, shipped=True, carrier=fact.carrier, tracking=fact.tracking
+            )
         case OrderDelivered():
-            return _with(state, delivered=True)
+            return _progressed(state, fact.delivered_at, delivered=True)
         case OrderCanceled():
             return _with(state, canceled_reason=fact.reason)
         case OrderRefunded():

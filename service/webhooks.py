@@ -4,7 +4,8 @@ Storing is keyed by (vendor, vendor event id), so a repeat delivery stores nothi
 idempotent on its own (order facts remember the vendor event ids they came from; a payment attempt
 is settled once), so it runs on every delivery *and* again from the stored event by the policy
 worker: a crash between storing and applying loses nothing, and nothing happens twice.
-Out-of-order delivery is harmless because the status is computed from facts, furthest first.
+Out-of-order delivery is harmless: forward news only adds, and news older than what the vendor
+already told us that would move the order back is recorded as stale (`domain.vendor_news`).
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ from domain.orders import (
     PharmacyOrderProcessing,
     PharmacyOrderRejected,
     RxWritten,
+    VendorFactStale,
 )
 from domain.resubmission import parse_pharmacy_reference
+from domain.vendor_news import vendor_fact_to_record
 from domain.webhooks import WebhookReceived
 from service.deps import Deps, retry_on_conflict
 from service.payments import record_outcome
@@ -60,7 +63,7 @@ def pharmacy_vendor(partner: str) -> str:
 @dataclass(frozen=True)
 class Receipt:
     duplicate: bool  # the delivery had been stored before
-    outcome: str  # applied | already_applied | ignored | unmatched
+    outcome: str  # applied | stale | already_applied | ignored | unmatched
 
 
 def _receipt(stored_now: bool, outcome: str) -> Receipt:
@@ -122,9 +125,13 @@ def _apply_to_order(
     order_id: str | None,
     event_id: str,
     fact: Fact,
+    news: tuple[str, datetime],
     partner: str | None = None,
     pharmacy_attempt: int | None = None,
 ) -> str:
+    """Apply one vendor fact to its order once; a late one that would move it back is recorded as
+    stale instead (`news` is the vendor's event type and occurredAt)."""
+
     def attempt() -> str:
         loaded = try_load(deps.store, "order", order_id) if order_id else None
         if loaded is None:
@@ -143,9 +150,16 @@ def _apply_to_order(
             # News about an attempt that a resubmission replaced: kept raw, never applied.
             log.warning("webhook.previous_attempt", order_id=order.id, attempt=pharmacy_attempt)
             return "ignored"
+        event_type, occurred_at = news
+        recorded = vendor_fact_to_record(
+            order, fact, vendor=vendor, event_type=event_type, occurred_at=occurred_at
+        )
         batch = deps.batch(_ctx(vendor, loaded.organization_id or "", event_id))
-        batch.extend(loaded, fact)
+        batch.extend(loaded, recorded)
         deps.commit(batch)
+        if isinstance(recorded, VendorFactStale):
+            log.warning("webhook.stale", order_id=order.id, vendor=vendor, event_type=event_type)
+            return "stale"
         return "applied"
 
     return retry_on_conflict(attempt)
@@ -162,20 +176,30 @@ def apply_beluga(deps: Deps, wh: BelugaWebhook) -> str:
             written_at=wh.occurred_at,
         )
     elif wh.event == CONSULT_CONCLUDED:
-        fact = ConsultConcluded(master_id=wh.master_id, outcome=wh.visit_outcome, vendor_event_id=key)
+        fact = ConsultConcluded(
+            master_id=wh.master_id, outcome=wh.visit_outcome, vendor_event_id=key, occurred_at=wh.occurred_at
+        )
     elif wh.event == CONSULT_CANCELED:
-        fact = ConsultCanceled(master_id=wh.master_id, vendor_event_id=key, reason=wh.visit_outcome)
+        fact = ConsultCanceled(
+            master_id=wh.master_id, vendor_event_id=key, reason=wh.visit_outcome, occurred_at=wh.occurred_at
+        )
     else:
         return "ignored"  # stored raw; nothing in the ledger reads it yet
-    return _apply_to_order(deps, BELUGA, order_id_of_master(wh.master_id), wh.event_id, fact)
+    return _apply_to_order(
+        deps, BELUGA, order_id_of_master(wh.master_id), wh.event_id, fact, (wh.event, wh.occurred_at)
+    )
 
 
 def apply_pharmacy(deps: Deps, partner: str, wh: PharmacyWebhook) -> str:
-    key = f"{pharmacy_vendor(partner)}:{wh.event_id}"
+    key, at = f"{pharmacy_vendor(partner)}:{wh.event_id}", wh.occurred_at
     facts: dict[str, Fact] = {
-        "accepted": PharmacyOrderAccepted(partner=partner, external_id=wh.order_id, vendor_event_id=key),
-        "rejected": PharmacyOrderRejected(partner=partner, reason=wh.reason, vendor_event_id=key),
-        "processing": PharmacyOrderProcessing(partner=partner, vendor_event_id=key),
+        "accepted": PharmacyOrderAccepted(
+            partner=partner, external_id=wh.order_id, vendor_event_id=key, occurred_at=at
+        ),
+        "rejected": PharmacyOrderRejected(
+            partner=partner, reason=wh.reason, vendor_event_id=key, occurred_at=at
+        ),
+        "processing": PharmacyOrderProcessing(partner=partner, vendor_event_id=key, occurred_at=at),
         "shipped": OrderShipped(
             carrier=wh.carrier, tracking=wh.tracking, vendor_event_id=key, shipped_at=wh.occurred_at
         ),
@@ -183,7 +207,14 @@ def apply_pharmacy(deps: Deps, partner: str, wh: PharmacyWebhook) -> str:
     }
     order_id, attempt = parse_pharmacy_reference(wh.reference_id)
     return _apply_to_order(
-        deps, pharmacy_vendor(partner), order_id, wh.event_id, facts[wh.status], partner, attempt
+        deps,
+        pharmacy_vendor(partner),
+        order_id,
+        wh.event_id,
+        facts[wh.status],
+        (wh.status, at),
+        partner,
+        attempt,
     )
 
 

@@ -65,6 +65,14 @@ EVENT_WORDS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "PharmacyOrderAccepted": lambda d: f"The pharmacy {d['partner']} accepted the order",
     "PharmacyOrderProcessing": lambda d: f"The pharmacy {d['partner']} is compounding the order",
     "PharmacyOrderRejected": lambda d: f"The pharmacy {d['partner']} rejected the order: {d['reason']}",
+    "FulfillmentResubmitted": lambda d: (
+        f"Resubmitted to the pharmacy {d['partner']} (attempt {d['attempt']}) by {d['requested_by']}: "
+        f"{d['reason']}"
+    ),
+    "VendorFactStale": lambda d: (
+        f"Late news from {d['vendor']} ({d['event_type']} of {d['occurred_at']}) recorded, not applied: "
+        f"{d['latest_at']} is later"
+    ),
     "PharmacyCancellationRequested": lambda d: f"Asked the pharmacy {d['partner']} to cancel",
     "PharmacyCancellationFailed": lambda d: f"The pharmacy {d['partner']} could not cancel: {d['error']}",
     "OrderShipped": lambda d: f"Shipped by {d['carrier']}, tracking {d['tracking']}",
