@@ -42,7 +42,7 @@ def _partners(call: Page) -> frozenset[str]:
 
 def available(call: Page, view: OrderView) -> list[Action]:
     """The actions this role may take on this order now."""
-    return offered(call.principal.role, view.order, view.invoice, view.cs["waiting_for"])
+    return offered(call.principal.role, view.order, view.invoice, view.blockers)
 
 
 def offered(
@@ -120,7 +120,7 @@ def offered(
 
 
 def _product_id(view: OrderView) -> str:
-    for blocker in view.cs["waiting_for"]:
+    for blocker in view.blockers:
         if blocker.get("product_id"):
             return str(blocker["product_id"])
     raise Conflict("No product mapping is missing on this order.", reasons=("NOTHING_TO_FIX",))

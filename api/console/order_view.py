@@ -8,12 +8,13 @@ care and fulfillment details; the timeline is `replay.timeline`. The page view i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from api.console.pages import Page
 from api.console.words import actor_words, eligibility_words, event_words, without_routes
 from api.routes_support import cs_view
+from domain.explain import blockers
 from domain.invoices import Invoice
 from domain.orders import Order
 from domain.parties import Patient
@@ -48,6 +49,7 @@ class OrderView:
     timeline: list[dict[str, Any]]
     rx_written_at: str | None
     rejection: str | None
+    blockers: list[dict[str, Any]]  # typed blockers (`domain.explain`), with cause and product id
 
 
 def resolve(call: Page, ref: str) -> str:
@@ -80,6 +82,7 @@ def load_order_view(call: Page, order_id: str, *, audit: bool = True) -> OrderVi
         timeline=[timeline_row(e) for e in entries],
         rx_written_at=next((e.occurred_at for e in reversed(entries) if e.type == "RxWritten"), None),
         rejection=order.pharmacy_rejected_reason,
+        blockers=[asdict(b) for b in blockers(order, invoice)],
     )
 
 

@@ -1,0 +1,46 @@
+"""Must show: a Beluga block after payment puts an escalation in the queue within 2 s; the mapping is
+fixed and retried from the order page, and the escalation resolves."""
+
+from __future__ import annotations
+
+import time
+
+from tests.console.conftest import Console
+from tests.support.vendors import paid_refill, seed_catalog
+
+
+def test_a_missing_med_id_is_fixed_and_retried_from_the_order_page(console: Console) -> None:
+    stack = console.stack
+    seeded = seed_catalog(stack, med_id=None, requires_intake=False)  # the product has no Beluga medId
+    paid_at = time.monotonic()
+    order = paid_refill(stack, seeded)
+    stack.wait_order(order["id"], lambda o: o["medical_review"]["status"] == "blocked", timeout=2.0)
+    assert time.monotonic() - paid_at < 2.0 + 1.0  # the refill call itself included
+
+    cs = console.signed_in("cs")
+    cs.goto(console.url + f"/console/orders/{order['number']}")
+    escalations = cs.inner_text("section.escalations")
+    assert "MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT" in escalations
+    assert cs.locator("form[data-action=fix-mapping]").count() == 0  # the catalog is staff's
+    assert cs.locator("form[data-action=retry-review]").count() == 1
+    console.shot(cs, "order-beluga-blocked")
+
+    staff = console.signed_in("staff")
+    staff.goto(console.url + f"/console/orders/{order['number']}")
+    fix = staff.locator("form[data-action=fix-mapping]")
+    fix.locator("input[name=med_id]").fill("med-sema")
+    fix.locator("textarea[name=reason]").fill("Beluga confirmed the semaglutide medId")
+    fix.locator("button[type=submit]").click()
+    staff.wait_for_url("**done=fix-mapping*")
+    assert staff.locator("form[data-action=retry-review]").count() == 0  # retrying is CS's and ops'
+
+    cs.reload()
+    retry = cs.locator("form[data-action=retry-review]")
+    retry.locator("textarea[name=reason]").fill("medId fixed in the catalog")
+    retry.locator("button[type=submit]").click()
+    cs.wait_for_url("**done=retry-review*")
+    assert "Sent to Beluga for medical review" in cs.inner_text("#timeline li >> nth=0")
+    assert cs.locator("section.escalations").count() == 0  # resolved
+    console.shot(cs, "order-after-retry")
+    visits = stack.beluga("GET", "/_sandbox/visits").json()
+    assert [v["masterId"] for v in visits] == [stack.order(order["id"])["medical_review"]["master_id"]]
