@@ -353,6 +353,8 @@ def get_stuck(call: Call) -> Reply:
         min_age_seconds=q.min_age_seconds,
         only_action=q.only_action,
         limit=q.limit,
+        # Twice the reconciler's stale limit: by then it re-drove the attempt and could not settle it.
+        payment_overdue_after_s=2 * call.runtime.deps.pending_after.total_seconds(),
     )
     return Reply(200, StuckOut(orders=[_stuck_row(r) for r in rows]))
 

@@ -95,8 +95,13 @@ def stuck_orders(
     min_age_seconds: float = 0,
     only_action: bool = False,
     limit: int = 200,
+    payment_overdue_after_s: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Open orders, oldest first, that waited at least `min_age_seconds` in their status and cause."""
+    """Open orders, oldest first, that waited at least `min_age_seconds` in their status and cause.
+
+    A payment still without an outcome after `payment_overdue_after_s` needs action: the reconciler
+    re-drives an attempt once it is stale, so one still pending much later could not be settled
+    (the gateway is unreachable, the card is gone) and a person must look."""
     with db.transaction() as cur:
         cur.execute(
             "SELECT order_id, number, patient_id, status, since, blocker_code, blocker, needs_action"
@@ -107,6 +112,8 @@ def stuck_orders(
     found = []
     for order_id, number, patient_id, status, since, code, blocker, action in rows:
         age = (now - datetime.fromisoformat(str(since))).total_seconds()
+        if code == "PAYMENT_IN_PROGRESS" and payment_overdue_after_s is not None:
+            action = action or age >= payment_overdue_after_s
         if age < min_age_seconds or (only_action and not action):
             continue
         found.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from domain.events import Actor
 from domain.status import order_status
 from service import catalog, clinic
 from service.deps import Deps
+from service.reconcile import reconcile_payments
 from service.unit import Context
 
 STATES = ("TX", "CA", "NY", "FL")
@@ -291,3 +293,29 @@ def test_quickfill_reorder_and_pharmacy_choice(day: RefillDay) -> None:
     assert [o.pharmacy.name for o in by_cost] == ["Empower", "Belmar"]
     new_york = clinic.pharmacy_options(deps, ctx, day.user, day.sema, day.patients[2], "turnaround")
     assert [o.pharmacy.name for o in new_york] == ["Belmar"]
+
+
+def test_an_interrupted_checkout_charge_is_finished_once_by_a_replay_or_the_reconciler(
+    day: RefillDay,
+) -> None:
+    """Clinic checkout has the refill's split (issue 10): the attempt commits with the orders, so an
+    answer lost after charging leaves it pending, and finishing it never charges the cart twice."""
+    ctx = as_user(day)
+    first_cart, _ = fill_cart(day, day.patients[:2])
+    second_cart, _ = fill_cart(day, day.patients[2:4])
+    day.gateway.fail_next(after_charging=True)
+    lost = clinic.checkout(day.deps, ctx, day.user, first_cart, day.card, "lost-1")
+    day.gateway.fail_next(1)  # this one never reached the gateway
+    unsent = clinic.checkout(day.deps, ctx, day.user, second_cart, day.card, "unsent-1")
+    assert lost.attempt is not None and lost.attempt.outcome == "pending"
+    assert unsent.attempt is not None and unsent.attempt.outcome == "pending"
+
+    day.deps.clock = lambda: datetime.now(UTC) + timedelta(minutes=3)
+    replayed = clinic.checkout(day.deps, ctx, day.user, first_cart, day.card, "lost-1")  # the key again
+    assert replayed.invoice.status == "PAID"
+    assert reconcile_payments(day.deps) == 1  # the other one
+    finished = clinic.checkout(day.deps, ctx, day.user, second_cart, day.card, "unsent-1")
+    assert finished.invoice.status == "PAID"
+    paid_for = [c.metadata["invoice_id"] for c in day.gateway.charges() if c.succeeded]
+    assert sorted(paid_for) == sorted([lost.invoice.id, unsent.invoice.id])  # once each
+    assert {order_status(o) for o in finished.orders} != {"PENDING_PAYMENT"}

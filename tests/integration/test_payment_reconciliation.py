@@ -17,6 +17,7 @@ from adapters.payments.fake import FakeGateway
 from domain.events import Actor
 from domain.invoices import Invoice
 from domain.refills import Refill
+from projections.stuck import stuck_orders
 from service import orders, refills
 from service.reconcile import reconcile_payments
 from service.refills import RefillOutcome
@@ -139,3 +140,24 @@ def test_a_declined_charge_whose_answer_was_lost_is_recorded_as_declined(world: 
     assert invoice.status == "OPEN"
     assert [(a.outcome, a.decline_code) for a in invoice.attempts] == [("failed", "card_declined")]
     assert _charges_for(world, original.invoice.id) == [False]
+
+
+def test_a_charge_the_gateway_cannot_settle_stays_pending_and_shows_as_needing_action(world: World) -> None:
+    outcome = _refill(world, "gateway-down", fail=100)  # unreachable, for as long as the test runs
+    deps = world.runtime.deps
+    _later(world)
+    assert reconcile_payments(deps) == 1  # re-driven: asked, but the gateway still cannot answer
+    invoice, refill, paid = _state(world, outcome)
+    assert [a.outcome for a in invoice.attempts] == ["pending"]  # unknown stays unknown, not "declined"
+    assert (refill.charge, paid) == ("pending", False)
+    assert _charges_for(world, outcome.invoice.id) == []
+
+    world.runtime.refresh_views()
+    overdue = 2 * deps.pending_after.total_seconds()
+
+    def needing_action(at: datetime) -> list[str]:
+        rows = stuck_orders(world.runtime.views, ORG, at, only_action=True, payment_overdue_after_s=overdue)
+        return [r["order_id"] for r in rows if r["blocking_code"] == "PAYMENT_IN_PROGRESS"]
+
+    assert needing_action(datetime.now(UTC)) == []  # just started: nothing to do yet
+    assert needing_action(datetime.now(UTC) + timedelta(minutes=10)) == [outcome.order.id]
