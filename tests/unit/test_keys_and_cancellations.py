@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from domain.errors import Conflict
+from domain.events import Fact
 from domain.idempotency import (
     IdempotentRequestAbandoned,
     IdempotentRequestResumed,
@@ -24,7 +25,7 @@ from tests.unit.given import at, charged, given, line, placed, product
 STALE = timedelta(minutes=2)
 
 
-def _begin(*facts: object, fingerprint: str = "f1", minutes: int = 0) -> object:
+def _begin(*facts: Fact, fingerprint: str = "f1", minutes: int = 0) -> object:
     state = given("idempotent_request", "k", *facts) if facts else None
     return begin_keyed(state, scope="s", fingerprint=fingerprint, now=at(minutes), stale_after=STALE)
 
