@@ -6,16 +6,21 @@ pharmacy order (200) instead of compounding twice. Wire formats (ours to fix; th
 
 LifeFile  `POST {base}/lifefile/v1/orders`, `Authorization: Bearer <key>`:
     {"referenceId", "practice": {"id"}, "patient": {"ref", "state"},
-     "rxs": [{"productCode", "quantity", "sig"}], "shipping": {"method", "state"}}
+     "prescriber": {"name", "npi", "dea"?} | {"rxReference"},
+     "rxs": [{"productCode", "quantity", "sig", "controlled"}], "shipping": {"method", "state"}}
   201 new / 200 repeat -> {"orderId", "status": "received"};  422 -> {"error": {"code", "message"}}
 DispensePro  `POST {base}/dispensepro/api/orders`, `X-Api-Key: <key>`:
     {"external_order_id", "patient_ref", "ship_to_state",
-     "items": [{"ndc_or_code", "qty", "directions"}]}
+     "prescriber": {"full_name", "npi", "dea_number"?} | {"rx_reference"},
+     "items": [{"ndc_or_code", "qty", "directions", "controlled"}]}
   201 new / 200 repeat -> {"id", "state"};  422 -> {"error_code", "detail"}
 Cancellation (a refund or cancel after submission), keyed by OUR order id as submitted:
   LifeFile `POST {base}/lifefile/v1/orders/{referenceId}/cancel`; DispensePro
   `POST {base}/dispensepro/api/orders/{external_order_id}/cancel`.
   200 -> canceled (repeatable); 404 -> the partner never had it; 409 -> too late (shipped).
+The prescriber travels with every order: a clinic's own (name, NPI, and DEA number when a line is a
+controlled product), or for a telehealth network's prescription its reference. Both sandboxes
+reject an order without one, a SIG-less line, or a controlled line without a DEA number.
 Webhook (both, signed, `POST /webhooks/pharmacies/{partner}`):
     {"eventId", "referenceId", "orderId", "status", "occurredAt", "reason", "carrier", "tracking"}
 """
@@ -64,6 +69,18 @@ class PharmacyLine:
     product_code: str
     quantity: int
     sig: str  # directions for use, as the prescriber wrote them
+    controlled: bool = False  # a scheduled substance: the prescriber's DEA number must come along
+
+
+@dataclass(frozen=True)
+class PharmacyPrescriber:
+    """Who prescribed: a clinic's prescriber by name and NPI (DEA where needed), or a reference to
+    a telehealth network's prescription, whose prescriber the pharmacy looks up itself."""
+
+    name: str | None = None
+    npi: str | None = None
+    dea_number: str | None = None
+    rx_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,7 @@ class PharmacyOrder:
     lines: tuple[PharmacyLine, ...]
     patient_ref: str  # opaque; the pharmacy gets identity and address from the prescription
     patient_state: str
+    prescriber: PharmacyPrescriber | None = None
 
 
 @dataclass(frozen=True)
@@ -183,16 +201,28 @@ class LifeFileClient:
         self._client = client or httpx.Client(timeout=httpx.Timeout(10.0))
 
     def submit_order(self, order: PharmacyOrder) -> PharmacySubmission:
-        payload = {
+        payload: dict[str, Any] = {
             "referenceId": order.order_id,
             "practice": {"id": self._practice_id},
             "patient": {"ref": order.patient_ref, "state": order.patient_state},
             "rxs": [
-                {"productCode": line.product_code, "quantity": line.quantity, "sig": line.sig}
+                {
+                    "productCode": line.product_code,
+                    "quantity": line.quantity,
+                    "sig": line.sig,
+                    "controlled": line.controlled,
+                }
                 for line in order.lines
             ],
             "shipping": {"method": "standard", "state": order.patient_state},
         }
+        if order.prescriber is not None:
+            p = order.prescriber
+            payload["prescriber"] = (
+                {"rxReference": p.rx_reference}
+                if p.npi is None
+                else {k: v for k, v in (("name", p.name), ("npi", p.npi), ("dea", p.dea_number)) if v}
+            )
         response = _post(
             self._client,
             self._url,
@@ -222,15 +252,31 @@ class DispenseProClient:
         self._client = client or httpx.Client(timeout=httpx.Timeout(10.0))
 
     def submit_order(self, order: PharmacyOrder) -> PharmacySubmission:
-        payload = {
+        payload: dict[str, Any] = {
             "external_order_id": order.order_id,
             "patient_ref": order.patient_ref,
             "ship_to_state": order.patient_state,
             "items": [
-                {"ndc_or_code": line.product_code, "qty": line.quantity, "directions": line.sig}
+                {
+                    "ndc_or_code": line.product_code,
+                    "qty": line.quantity,
+                    "directions": line.sig,
+                    "controlled": line.controlled,
+                }
                 for line in order.lines
             ],
         }
+        if order.prescriber is not None:
+            p = order.prescriber
+            payload["prescriber"] = (
+                {"rx_reference": p.rx_reference}
+                if p.npi is None
+                else {
+                    k: v
+                    for k, v in (("full_name", p.name), ("npi", p.npi), ("dea_number", p.dea_number))
+                    if v
+                }
+            )
         response = _post(
             self._client,
             self._url,

@@ -111,7 +111,7 @@ def order_out(o: Order, invoice: Invoice, audience: Audience = "staff") -> m.Ord
             for ln in p.lines
         ],
         currency=p.currency,
-        total_cents=sum(ln.quantity * ln.unit_price_cents for ln in p.lines),
+        total_cents=sum(ln.total_cents for ln in p.lines),
         invoice=invoice_out(invoice),
         source=p.source,
         source_context=p.source_context,

@@ -36,6 +36,12 @@ class OrderLine(BaseModel):
     pharmacy_id: str | None = None
     sig: str | None = None
     prescriber_id: str | None = None
+    # A clinic line's share of its shipment's one fee (see `domain.clinic.pricing`); 0 elsewhere.
+    shipping_cents: int = 0
+
+    @property
+    def total_cents(self) -> int:
+        return self.unit_price_cents * self.quantity + self.shipping_cents
 
 
 class OrderFact(Fact):

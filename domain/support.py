@@ -215,7 +215,7 @@ def _history_suspicions(order: Order, invoice: Invoice | None, original: Order |
         found.append("a refill is one line of quantity 1")
     elif placed.refill_product_id and placed.lines[0].product_id != placed.refill_product_id:
         found.append("its line is not the refill product")
-    total = sum(ln.unit_price_cents * ln.quantity for ln in placed.lines)
+    total = sum(ln.total_cents for ln in placed.lines)
     if invoice is not None and invoice.amount_cents != total:
         found.append(f"the invoice is for {invoice.amount_cents} cents but the order totals {total}")
     if (

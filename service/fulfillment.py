@@ -27,6 +27,7 @@ from adapters.pharmacy import (
     PharmacyRejected,
     PharmacyUnavailable,
 )
+from domain.clinic.routing import ClinicRoute
 from domain.events import Fact
 from domain.gate import PHARMACY_CONFIGURED, GateFacts, Hold, decide, facts_to_record, route
 from domain.orders import (
@@ -41,7 +42,7 @@ from domain.orders import (
 from domain.parties import Patient
 from domain.pharmacy_cancellation import needs_pharmacy_cancellation
 from domain.resubmission import pharmacy_reference
-from service.clinic.routing import route_clinic_order
+from service.clinic.routing import pharmacy_prescriber, route_clinic_order
 from service.deps import MAX_WRITE_RETRIES, Deps
 from service.medical_review import current_products
 from service.unit import Context, Loaded, load, try_load
@@ -175,12 +176,21 @@ def submit_released(
         )
         return "failed"
     patient: Patient = load(deps.store, "patient", order.patient_id).state
+    clinic_route = facts.clinic_route
+    controlled = (
+        {ln.product_code for ln in clinic_route.lines if ln.controlled}
+        if isinstance(clinic_route, ClinicRoute)
+        else set()
+    )
     request = PharmacyOrder(
         order_id=attempt_key or pharmacy_reference(order),  # a resubmission goes under a new key
         partner=partner,
         patient_ref=order.patient_id,
         patient_state=patient.state,
-        lines=tuple(PharmacyLine(p.product_code, p.quantity, p.sig) for p in routed[1]),
+        lines=tuple(
+            PharmacyLine(p.product_code, p.quantity, p.sig, p.product_code in controlled) for p in routed[1]
+        ),
+        prescriber=pharmacy_prescriber(deps, ctx, order, facts.clinic_route),
     )
     try:
         submission = client.submit_order(request)

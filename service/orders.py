@@ -10,6 +10,7 @@ from domain.invoices import Invoice, InvoiceIssued, InvoiceRefunded, InvoiceVoid
 from domain.orders import Order, OrderCanceled, OrderLine, OrderPlaced, OrderRefunded, Source, SourceContext
 from domain.parties import Patient
 from service.catalog import get_patient, get_product
+from service.clinic.stock import release_if_unfilled
 from service.deps import Deps, retry_on_conflict
 from service.idempotency import KeyedRequest, claimed_resource
 from service.payments import (
@@ -179,7 +180,9 @@ def cancel_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:
             raise refused
         invoice = load_owned(deps.store, ctx, "invoice", order.state.placed.invoice_id)
         batch = deps.batch(ctx)
-        batch.extend(order, OrderCanceled(reason=reason))
+        canceled = OrderCanceled(reason=reason)
+        batch.extend(order, canceled)
+        release_if_unfilled(deps.store, batch, order.state, canceled)
         if invoice.state.status == "OPEN" and len(invoice.state.issued.order_ids) == 1:
             batch.extend(invoice, InvoiceVoided(reason=reason))
         deps.commit(batch)
@@ -197,7 +200,7 @@ def refund_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:
         raise refused
     paid = invoice.succeeded_attempt
     assert paid is not None
-    amount = sum(line.unit_price_cents * line.quantity for line in order.placed.lines)
+    amount = sum(line.total_cents for line in order.placed.lines)
     outcome = deps.gateway(paid.gateway).refund(
         idempotency_key=f"refund-{order_id}",
         charge_reference=paid.gateway_reference or "",

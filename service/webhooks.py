@@ -45,6 +45,7 @@ from domain.orders import (
 from domain.resubmission import parse_pharmacy_reference
 from domain.vendor_news import vendor_fact_to_record
 from domain.webhooks import WebhookReceived
+from service.clinic.stock import release_if_unfilled
 from service.deps import Deps, retry_on_conflict
 from service.payments import record_outcome
 from service.unit import Context, load, try_load
@@ -156,6 +157,7 @@ def _apply_to_order(
         )
         batch = deps.batch(_ctx(vendor, loaded.organization_id or "", event_id))
         batch.extend(loaded, recorded)
+        release_if_unfilled(deps.store, batch, order, recorded)  # a rejected clinic line's vials go back
         deps.commit(batch)
         if isinstance(recorded, VendorFactStale):
             log.warning("webhook.stale", order_id=order.id, vendor=vendor, event_type=event_type)

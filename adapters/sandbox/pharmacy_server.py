@@ -12,6 +12,7 @@ Control endpoints (not part of either partner's API):
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -40,6 +41,26 @@ class PharmacySandboxState:
         self.failures: list[dict[str, Any]] = []
 
 
+def _prescriber_invalid(
+    prescriber: object, names: tuple[str, str, str, str], controlled: bool, field: str
+) -> str | None:
+    """A prescriber is a name + 10-digit NPI (+ DEA for a controlled line), or a network rx reference."""
+    name, npi, dea, reference = names
+    if not isinstance(prescriber, dict):
+        return field
+    if isinstance(prescriber.get(reference), str) and prescriber[reference] and npi not in prescriber:
+        return None
+    if not isinstance(prescriber.get(name), str) or not prescriber[name].strip():
+        return f"{field}.{name}"
+    if not isinstance(prescriber.get(npi), str) or not re.fullmatch(r"\d{10}", prescriber[npi]):
+        return f"{field}.{npi}"
+    if controlled and not (
+        isinstance(prescriber.get(dea), str) and re.fullmatch(r"[A-Z]{2}\d{7}", prescriber[dea])
+    ):
+        return f"{field}.{dea}"
+    return None
+
+
 def _lifefile_invalid(payload: dict[str, Any]) -> str | None:
     """The first missing or malformed field of a LifeFile order, or None."""
     if not isinstance(payload.get("referenceId"), str) or not payload["referenceId"]:
@@ -54,7 +75,10 @@ def _lifefile_invalid(payload: dict[str, Any]) -> str | None:
         for name in ("productCode", "sig"):
             if not isinstance(rx, dict) or not rx.get(name):
                 return f"rxs[{i}].{name}"
-    return None
+    controlled = any(rx.get("controlled") is True for rx in rxs)
+    return _prescriber_invalid(
+        payload.get("prescriber"), ("name", "npi", "dea", "rxReference"), controlled, "prescriber"
+    )
 
 
 def _dispensepro_invalid(payload: dict[str, Any]) -> str | None:
@@ -65,9 +89,16 @@ def _dispensepro_invalid(payload: dict[str, Any]) -> str | None:
     if not isinstance(items, list) or not items:
         return "items"
     for i, item in enumerate(items):
-        if not isinstance(item, dict) or not item.get("ndc_or_code"):
-            return f"items[{i}].ndc_or_code"
-    return None
+        for name in ("ndc_or_code", "directions"):
+            if not isinstance(item, dict) or not item.get(name):
+                return f"items[{i}].{name}"
+    controlled = any(item.get("controlled") is True for item in items)
+    return _prescriber_invalid(
+        payload.get("prescriber"),
+        ("full_name", "npi", "dea_number", "rx_reference"),
+        controlled,
+        "prescriber",
+    )
 
 
 def create_pharmacy_sandbox(

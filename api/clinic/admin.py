@@ -28,6 +28,7 @@ class PrescriberIn(m.Strict):
     name: m.Text
     npi: Annotated[str, StringConstraints(pattern=r"^\d{10}$")]
     licensed_states: Annotated[list[m.StateCode], Field(max_length=60)]
+    dea_number: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}\d{7}$")] | None = None
 
 
 class EnrollIn(m.Strict):
@@ -51,6 +52,7 @@ class OfferingIn(m.Strict):
     active: bool = True
     on_hand: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     product_code: m.Text | None = None  # the pharmacy's code for it, when not the catalog's
+    controlled: bool = False  # a scheduled substance: the prescriber's DEA number must travel
 
 
 @endpoint(
@@ -94,7 +96,13 @@ def register_user(call: Call) -> Reply:
 def register_prescriber(call: Call) -> Reply:
     b: PrescriberIn = call.body
     found = clinic.register_prescriber(
-        call.runtime.deps, call.ctx(), call.path("clinic_id"), b.name, b.npi, list(b.licensed_states)
+        call.runtime.deps,
+        call.ctx(),
+        call.path("clinic_id"),
+        b.name,
+        b.npi,
+        list(b.licensed_states),
+        dea_number=b.dea_number,
     )
     return Reply(201, m.Created(id=found.id))
 

@@ -66,14 +66,14 @@ def get_cart(call: Call) -> Reply:
 def add_line(call: Call) -> Reply:
     b: LineIn = call.body
     deps, ctx, user, cart_id = call.runtime.deps, call.ctx(), user_of(call), call.path("cart_id")
-    clinic.add_lines(
+    view = clinic.add_lines(
         deps,
         ctx,
         user,
         cart_id,
         [LineDraft(b.patient_id, b.product_id, b.quantity, b.pharmacy_id, b.sig, b.prescriber_id)],
     )
-    return Reply(201, cart_out(clinic.get_cart(deps, ctx, user, cart_id)))
+    return Reply(201, cart_out(view))
 
 
 @endpoint(
@@ -125,8 +125,9 @@ def delete_line(call: Call) -> Reply:
     responses={200: ValidationOut, **ERRORS},
 )
 def validate_cart(call: Call) -> Reply:
-    outcome = clinic.validate(call.runtime.deps, call.ctx(), user_of(call), call.path("cart_id"))
-    return Reply(200, validation_out(outcome))
+    deps, ctx, user, cart_id = call.runtime.deps, call.ctx(), user_of(call), call.path("cart_id")
+    outcome = clinic.validate(deps, ctx, user, cart_id)
+    return Reply(200, validation_out(outcome, clinic.get_cart(deps, ctx, user, cart_id)))
 
 
 @endpoint(
@@ -157,12 +158,13 @@ def checkout(call: Call) -> Reply:
             call.header("idempotency-key"),
         )
     except CartNotValid as exc:
+        view = clinic.get_cart(call.runtime.deps, call.ctx(), user_of(call), call.path("cart_id"))
         raise ApiError(
             422,
             "Cart not valid",
             exc.detail,
             reasons=exc.reasons,
-            extra={"problems": [p.model_dump() for p in problems_out(exc.problems)]},
+            extra={"problems": [p.model_dump() for p in problems_out(exc.problems, view)]},
         ) from exc
     orders = [clinic_order_out(o) for o in result.orders]
     attempt = result.attempt

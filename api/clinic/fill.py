@@ -10,7 +10,8 @@ from api import models as m
 from api.clinic.models import CLINIC, CartOut, Qty, Sig, cart_out, user_of
 from api.endpoint import Call, Reply, endpoint
 from api.routes_catalog import ERRORS
-from service import clinic
+from domain.clinic.suggestion import Unfit
+from service import catalog, clinic
 
 
 class QuickfillIn(m.Strict):
@@ -47,9 +48,45 @@ class OptionOut(BaseModel):
     line_total_cents: int
 
 
+class UnfitOut(BaseModel):
+    """A partner pharmacy that cannot fill this line, and every reason why."""
+
+    pharmacy_id: str
+    name: str
+    reasons: list[str]
+    detail: str
+
+
 class OptionsOut(BaseModel):
     by: str
     options: list[OptionOut]
+    unfit: list[UnfitOut]
+    detail: str | None  # when no pharmacy fits: why, in one sentence
+
+
+UNFIT_WORDS = {
+    "PRODUCT_NOT_AT_PHARMACY": "does not carry this product",
+    "PRODUCT_INACTIVE": "no longer offers this product",
+    "PHARMACY_NOT_LICENSED_IN_STATE": "is not licensed in the patient's state",
+    "OUT_OF_STOCK": "has too few vials in stock",
+}
+
+
+def unfit_out(u: Unfit, state: str | None, quantity: int) -> UnfitOut:
+    words = []
+    for reason in u.reasons:
+        text = UNFIT_WORDS[reason]
+        if reason == "PHARMACY_NOT_LICENSED_IN_STATE" and state:
+            text = f"is not licensed in {state}, the patient's state"
+        if reason == "OUT_OF_STOCK" and u.offering is not None:
+            text = f"has {max(u.offering.on_hand, 0)} vial(s) in stock, {quantity} needed"
+        words.append(text)
+    return UnfitOut(
+        pharmacy_id=u.pharmacy.id,
+        name=u.pharmacy.name,
+        reasons=list(u.reasons),
+        detail=f"{u.pharmacy.name} {' and '.join(words)}.",
+    )
 
 
 @endpoint(
@@ -125,13 +162,18 @@ def reorder(call: Call) -> Reply:
 )
 def pharmacy_options(call: Call) -> Reply:
     q: OptionsQuery = call.query
-    found = clinic.pharmacy_options(
+    found, unfit = clinic.pharmacy_options(
         call.runtime.deps, call.ctx(), user_of(call), q.product_id, q.patient_id, q.by, q.quantity
     )
+    state = catalog.get_patient(call.runtime.deps, call.ctx(), q.patient_id).state if q.patient_id else None
+    unfit_views = [unfit_out(u, state, q.quantity) for u in unfit]
+    none_fit = "No partner pharmacy can fill this line: " + " ".join(u.detail for u in unfit_views)
     return Reply(
         200,
         OptionsOut(
             by=q.by,
+            unfit=unfit_views,
+            detail=none_fit if not found else None,
             options=[
                 OptionOut(
                     pharmacy_id=o.pharmacy.id,

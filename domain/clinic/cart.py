@@ -190,6 +190,39 @@ def add_line(cart: Cart, draft: LineDraft, new_line_id: str) -> CartLineAdded | 
     )
 
 
+@dataclass(frozen=True)
+class Merge:
+    """A draft that went into an existing line instead of a new one: what it changed, to report it."""
+
+    line_id: str
+    quantity_before: int
+    quantity_after: int
+    pharmacy_before: str
+    pharmacy_after: str
+    sig_changed: bool
+    prescriber_changed: bool
+
+    @property
+    def pharmacy_changed(self) -> bool:
+        return self.pharmacy_before != self.pharmacy_after
+
+
+def merge_of(before: Cart, fact: Fact) -> Merge | None:
+    """The merge an `add_line` fact made to `before` (None: it added a new line)."""
+    if not isinstance(fact, CartLineChanged) or not fact.merged:
+        return None
+    old = before.lines[fact.line_id]
+    return Merge(
+        fact.line_id,
+        old.quantity,
+        fact.quantity,
+        old.pharmacy_id,
+        fact.pharmacy_id,
+        old.sig != fact.sig,
+        old.prescriber_id != fact.prescriber_id,
+    )
+
+
 def change_line(
     cart: Cart,
     line_id: str,

@@ -1,8 +1,11 @@
 """Checkout as a decision: a valid cart becomes one order per line and one invoice for them all.
 
 Each order is `CLINIC_CART` / `CLINIC_ORDER`, carries its line's pharmacy, SIG and prescriber for
-routing, and snapshots the landed per-vial cost as its unit price, so the invoice (the one charge)
-is exactly the cart total. The prescription is written in-house by the clinic's prescriber, so each
+routing, and snapshots its price: vial price + fees as the unit price and the line's share of its
+shipment's fee as `shipping_cents`, so the invoice (the one charge) is exactly the cart total shown.
+Each line's vials are reserved at its pharmacy in the same commit (`reservations`).
+
+The prescription is written in-house by the clinic's prescriber, so each
 order also records `RxWritten` (master id `clinic:<NPI>`): the order then waits for payment and for
 its pharmacy to accept, never for a Beluga review that clinic orders do not need.
 """
@@ -13,8 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from domain.catalog import Product
 from domain.clinic.cart import Cart, CartCheckedOut
-from domain.clinic.pricing import LandedCost, landed_cost
+from domain.clinic.pharmacies import PharmacyStockReserved
+from domain.clinic.pricing import LandedCost, PricedLine, landed_cost, shipping_shares
 from domain.clinic.routing import rx_med_id
 from domain.clinic.validation import CartNotValid, CartWorld, validate_cart
 from domain.errors import Conflict, InvalidCommand
@@ -41,17 +46,31 @@ class CheckoutPlan:
     orders: tuple[PlannedOrder, ...]
     invoice: InvoiceIssued
     checked_out: CartCheckedOut
+    reservations: dict[str, list[PharmacyStockReserved]]  # by pharmacy id
 
 
 def price_cart(cart: Cart, world: CartWorld) -> dict[str, LandedCost]:
     """Current landed cost of every line whose pharmacy still lists the product (by line id)."""
+    listed = [
+        ln
+        for ln in cart.lines.values()
+        if (ph := world.pharmacies.get(ln.pharmacy_id)) is not None and ph.offering(ln.product_id)
+    ]
+    shares = shipping_shares(
+        (PricedLine(ln.id, ln.patient_id, ln.pharmacy_id, ln.quantity) for ln in listed), world.pharmacies
+    )
     priced: dict[str, LandedCost] = {}
-    for line in cart.lines.values():
-        pharmacy = world.pharmacies.get(line.pharmacy_id)
-        offering = pharmacy.offering(line.product_id) if pharmacy else None
-        if pharmacy is not None and offering is not None:
-            priced[line.id] = landed_cost(pharmacy, offering, line.quantity)
+    for line in listed:
+        offering = world.pharmacies[line.pharmacy_id].offerings[line.product_id]
+        priced[line.id] = landed_cost(offering, line.quantity, shares[line.id])
     return priced
+
+
+def order_name(product: Product, strength: str) -> str:
+    """The product's name with its strength, said once ("Semaglutide 2.5 mg/mL", not twice)."""
+    if strength.casefold() in product.name.casefold():
+        return product.name
+    return f"{product.name} {strength}"
 
 
 def cart_total(priced: Mapping[str, LandedCost]) -> int:
@@ -72,6 +91,7 @@ def plan_checkout(cart: Cart, world: CartWorld, ids: CheckoutIds, now: datetime)
     currency = currencies.pop()
     priced = price_cart(cart, world)
     orders = []
+    reservations: dict[str, list[PharmacyStockReserved]] = {}
     for line, order_id, number in zip(lines, ids.order_ids, ids.order_numbers, strict=True):
         product, pharmacy = world.products[line.product_id], world.pharmacies[line.pharmacy_id]
         offering, cost = pharmacy.offerings[line.product_id], priced[line.id]
@@ -81,10 +101,11 @@ def plan_checkout(cart: Cart, world: CartWorld, ids: CheckoutIds, now: datetime)
         order_line = OrderLine(
             product_id=product.id,
             sku=product.sku,
-            name=f"{product.name} {offering.strength}",
+            name=order_name(product, offering.strength),
             kind=product.kind,
             quantity=line.quantity,
-            unit_price_cents=cost.landed_unit_cents,
+            unit_price_cents=cost.vial_cents,
+            shipping_cents=cost.shipping_share_cents,
             pharmacy_id=pharmacy.id,
             sig=line.sig,
             prescriber_id=prescriber.id,
@@ -108,6 +129,9 @@ def plan_checkout(cart: Cart, world: CartWorld, ids: CheckoutIds, now: datetime)
             written_at=now,
         )
         orders.append(PlannedOrder(order_id, placed, rx))
+        reservations.setdefault(pharmacy.id, []).append(
+            PharmacyStockReserved(product_id=product.id, quantity=line.quantity, order_id=order_id)
+        )
     total = cart_total(priced)
     invoice = InvoiceIssued(
         order_ids=ids.order_ids, amount_cents=total, currency=currency, clinic_id=cart.clinic_id
@@ -119,4 +143,4 @@ def plan_checkout(cart: Cart, world: CartWorld, ids: CheckoutIds, now: datetime)
         total_cents=total,
         currency=currency,
     )
-    return CheckoutPlan(tuple(orders), invoice, done)
+    return CheckoutPlan(tuple(orders), invoice, done, reservations)

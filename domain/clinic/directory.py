@@ -111,6 +111,7 @@ class PrescriberRegistered(PrescriberFact):
     name: str
     npi: str
     licensed_states: tuple[str, ...]
+    dea_number: str | None = None  # needed only for controlled products
 
 
 class PrescriberLicensesChanged(PrescriberFact):
@@ -125,11 +126,19 @@ class Prescriber:
     name: str
     npi: str
     licensed_states: frozenset[str]
+    dea_number: str | None = None
 
 
 def evolve_prescriber(state: Prescriber | None, fact: Fact, aggregate_id: str) -> Prescriber:
     if isinstance(fact, PrescriberRegistered):
-        return Prescriber(aggregate_id, fact.clinic_id, fact.name, fact.npi, frozenset(fact.licensed_states))
+        return Prescriber(
+            aggregate_id,
+            fact.clinic_id,
+            fact.name,
+            fact.npi,
+            frozenset(fact.licensed_states),
+            fact.dea_number,
+        )
     assert state is not None, f"{fact.TYPE} before PrescriberRegistered"
     if isinstance(fact, PrescriberLicensesChanged):
         return replace(state, licensed_states=frozenset(fact.licensed_states))
@@ -156,11 +165,25 @@ def states(codes: list[str] | tuple[str, ...], field_name: str) -> tuple[str, ..
     return upper
 
 
+def dea_is_valid(dea: str) -> bool:
+    """DEA's check digit: two letters, six digits and a check digit over them."""
+    if not re.fullmatch(r"[A-Z]{2}\d{7}", dea):
+        return False
+    d = [int(c) for c in dea[2:]]
+    return (d[0] + d[2] + d[4] + 2 * (d[1] + d[3] + d[5])) % 10 == d[6]
+
+
 def register_prescriber(
-    clinic_id: str, name: str, npi: str, licensed_states: list[str]
+    clinic_id: str, name: str, npi: str, licensed_states: list[str], dea_number: str | None = None
 ) -> PrescriberRegistered:
     if not npi_is_valid(npi):
         raise InvalidCommand("The NPI is not a valid 10-digit National Provider Identifier.", field="npi")
+    if dea_number is not None and not dea_is_valid(dea_number):
+        raise InvalidCommand("The DEA number is not valid (two letters, seven digits).", field="dea_number")
     return PrescriberRegistered(
-        clinic_id=clinic_id, name=name, npi=npi, licensed_states=states(licensed_states, "licensed_states")
+        clinic_id=clinic_id,
+        name=name,
+        npi=npi,
+        licensed_states=states(licensed_states, "licensed_states"),
+        dea_number=dea_number,
     )

@@ -22,6 +22,7 @@ class RoutedLine:
     product_code: str  # the pharmacy's code for it
     quantity: int
     sig: str
+    controlled: bool = False  # the pharmacy must be sent the prescriber's DEA number
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ def clinic_route(
             missing.append("product_at_pharmacy")
         if not line.sig:
             missing.append("sig_present")
-        lines.append(RoutedLine(line.product_id, code, line.quantity, line.sig or ""))
+        controlled = offering.controlled if offering else False
+        lines.append(RoutedLine(line.product_id, code, line.quantity, line.sig or "", controlled))
     if missing:
         return Unroutable(tuple(dict.fromkeys(missing)))
     return ClinicRoute(pharmacy.partner, pharmacy.id, tuple(lines))

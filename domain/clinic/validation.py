@@ -9,7 +9,7 @@ lines of 2 vials against 5 on hand means the third line is the one that cannot b
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from domain.catalog import Product
 from domain.clinic.cart import Cart, CartLine, LineProblem
@@ -29,6 +29,7 @@ CODES = (
     "PHARMACY_NOT_LICENSED_IN_STATE",
     "PRESCRIBER_UNKNOWN",
     "PRESCRIBER_NOT_LICENSED_IN_STATE",
+    "PRESCRIBER_DEA_REQUIRED",
     "SIG_INCOMPLETE",
     "SIG_TOO_LONG",
 )
@@ -42,6 +43,7 @@ class CartWorld:
     prescribers: Mapping[str, Prescriber]
     products: Mapping[str, Product]
     pharmacies: Mapping[str, Pharmacy]
+    patient_names: Mapping[str, str] = field(default_factory=dict)  # for people, never for the rules
 
 
 class CartNotValid(NotEligible):
@@ -87,6 +89,15 @@ def _line_problems(
             (
                 "PRESCRIBER_NOT_LICENSED_IN_STATE",
                 f"{prescriber.name} (NPI {prescriber.npi}) is not licensed in {state}, the patient's state.",
+            )
+        )
+    pharmacy = world.pharmacies.get(line.pharmacy_id)
+    offering = pharmacy.offering(line.product_id) if pharmacy else None
+    if prescriber is not None and offering is not None and offering.controlled and not prescriber.dea_number:
+        found.append(
+            (
+                "PRESCRIBER_DEA_REQUIRED",
+                f"{offering.strength} is a controlled product; {prescriber.name} has no DEA number on file.",
             )
         )
     sig = check_sig(line.sig)

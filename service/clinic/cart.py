@@ -8,10 +8,19 @@ need (`load_world`), calls them and commits once.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from domain.catalog import Product
-from domain.clinic.cart import Cart, CartOpened, CartValidated, LineDraft, LineProblem, evolve_cart
+from domain.clinic.cart import (
+    Cart,
+    CartOpened,
+    CartValidated,
+    LineDraft,
+    LineProblem,
+    Merge,
+    evolve_cart,
+    merge_of,
+)
 from domain.clinic.cart import add_line as decide_add
 from domain.clinic.cart import change_line as decide_change
 from domain.clinic.cart import remove_line as decide_remove
@@ -34,6 +43,8 @@ class CartView:
     prices: dict[str, LandedCost]  # by line id: the pharmacy's *current* landed cost
     total_cents: int
     currency: str
+    world: CartWorld  # what the lines name (patients, products, pharmacies, prescribers), for names
+    merges: tuple[Merge, ...] = ()  # what the command that produced this view merged
 
 
 def owned_cart(deps: Deps, ctx: Context, clinic: Clinic, cart_id: str) -> Loaded:
@@ -57,6 +68,7 @@ def load_world(deps: Deps, ctx: Context, clinic: Clinic, lines: Iterable[LineDra
     prescribers = owned("prescriber", {ln.prescriber_id for ln in lines})
     return CartWorld(
         patient_states={k: v.state for k, v in patients.items() if isinstance(v, Patient)},
+        patient_names={k: v.name for k, v in patients.items() if isinstance(v, Patient)},
         prescribers={
             k: v for k, v in prescribers.items() if isinstance(v, Prescriber) and v.clinic_id == clinic.id
         },
@@ -88,7 +100,8 @@ def _view(deps: Deps, ctx: Context, clinic: Clinic, cart: Cart) -> CartView:
     world = cart_world(deps, ctx, clinic, cart)
     prices = price_cart(cart, world)
     currencies = {p.currency for p in world.pharmacies.values()}
-    return CartView(cart, prices, cart_total(prices), currencies.pop() if len(currencies) == 1 else "usd")
+    currency = currencies.pop() if len(currencies) == 1 else "usd"
+    return CartView(cart, prices, cart_total(prices), currency, world)
 
 
 def open_cart(deps: Deps, ctx: Context, user_id: str) -> CartView:
@@ -122,27 +135,32 @@ def check_draft(draft: LineDraft, world: CartWorld) -> None:
         )
 
 
-def add_lines(deps: Deps, ctx: Context, user_id: str, cart_id: str, drafts: list[LineDraft]) -> list[str]:
-    """Add lines in one commit, merging by patient and product; returns each draft's line id."""
+def add_lines(deps: Deps, ctx: Context, user_id: str, cart_id: str, drafts: list[LineDraft]) -> CartView:
+    """Add lines in one commit, merging by patient and product; the view reports every merge."""
     clinic = clinic_of(deps, ctx, user_id)
     world = load_world(deps, ctx, clinic, drafts)
     for draft in drafts:
         check_draft(draft, world)
 
-    def attempt() -> list[str]:
+    def attempt() -> tuple[Cart, tuple[Merge, ...]]:
         loaded = owned_cart(deps, ctx, clinic, cart_id)
         cart: Cart = loaded.state
         facts: list[Fact] = []
+        merges: list[Merge] = []
         for draft in drafts:
             fact = decide_add(cart, draft, deps.new_id())
+            merge = merge_of(cart, fact)
+            if merge is not None:
+                merges.append(merge)
             cart = evolve_cart(cart, fact, cart.id)  # later drafts merge into earlier ones
             facts.append(fact)
         batch = deps.batch(ctx)
         batch.extend(loaded, *facts)
         deps.commit(batch)
-        return [f.line_id for f in facts]  # type: ignore[attr-defined]
+        return cart, tuple(merges)
 
-    return retry_on_conflict(attempt)
+    cart, merges = retry_on_conflict(attempt)
+    return replace(_view(deps, ctx, clinic, cart), merges=merges)
 
 
 def change_line(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 from adapters.crashpoint import AFTER_CHECKOUT_BATCH, crash_point
@@ -86,9 +86,15 @@ def checkout(
             return invoice.id, attempted.attempt, "redrive" if redriven else "charge", False
         ids = [deps.new_id() for _ in cart.lines]
         invoice_id = deps.new_id()
+        world = cart_world(deps, ctx, clinic, cart)
+        # Stock is validated against, and reserved at, the version of each pharmacy read here: a
+        # concurrent checkout that reserved first makes this append conflict, and the retry
+        # validates again against what is left (OUT_OF_STOCK when the vials are gone).
+        stocked = {pid: load_owned(deps.store, ctx, "pharmacy", pid) for pid in world.pharmacies}
+        world = replace(world, pharmacies={pid: ph.state for pid, ph in stocked.items()})
         plan = plan_checkout(
             cart,
-            cart_world(deps, ctx, clinic, cart),
+            world,
             CheckoutIds(invoice_id, tuple(ids), tuple(deps.order_number(i) for i in ids)),
             batch.now,
         )
@@ -98,6 +104,8 @@ def checkout(
         attempted = new_attempt(deps, evolve_invoice(None, plan.invoice, invoice_id), method)
         batch.start(UUID(invoice_id), plan.invoice, attempted)
         batch.extend(loaded, plan.checked_out)
+        for pharmacy_id, reserved in plan.reservations.items():
+            batch.extend(stocked[pharmacy_id], *reserved)
         claim(batch, keyed, "payment_attempt", f"{invoice_id}#{attempted.attempt}")
         deps.commit(batch)
         return invoice_id, attempted.attempt, "charge", True

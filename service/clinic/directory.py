@@ -128,11 +128,13 @@ def register_prescriber(
     npi: str,
     licensed_states: list[str],
     *,
+    dea_number: str | None = None,
     prescriber_id: str | None = None,
 ) -> Prescriber:
     get_clinic(deps, ctx, clinic_id)
     pid = _new(deps, prescriber_id)
-    start_stream(deps, ctx, pid, directory.register_prescriber(clinic_id, name, npi, licensed_states))
+    registered = directory.register_prescriber(clinic_id, name, npi, licensed_states, dea_number)
+    start_stream(deps, ctx, pid, registered)
     return get_prescriber(deps, ctx, str(pid))
 
 
@@ -190,6 +192,7 @@ def set_offering(
     active: bool = True,
     on_hand: int | None = None,
     product_code: str | None = None,
+    controlled: bool = False,
 ) -> Pharmacy:
     get_product(deps, ctx, product_id)
     if min(vial_price_cents, fee_cents, turnaround_days) < 0:
@@ -203,6 +206,7 @@ def set_offering(
             turnaround_days=turnaround_days,
             active=active,
             product_code=product_code,
+            controlled=controlled,
         )
     ]
     if on_hand is not None:

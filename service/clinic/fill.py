@@ -7,12 +7,12 @@ from dataclasses import replace
 from domain.clinic.cart import LineDraft
 from domain.clinic.directory import Clinic
 from domain.clinic.quickfills import Quickfill, QuickfillSaved
-from domain.clinic.suggestion import PharmacyOption, RankBy
+from domain.clinic.suggestion import PharmacyOption, RankBy, Unfit
 from domain.clinic.suggestion import pharmacy_options as rank_options
 from domain.errors import InvalidCommand, NotFound
 from domain.orders import Order
 from service.catalog import get_patient
-from service.clinic.cart import CartView, add_lines, check_draft, get_cart, load_world
+from service.clinic.cart import CartView, add_lines, check_draft, load_world
 from service.clinic.directory import all_pharmacies, clinic_of, get_product, start_stream, state_of
 from service.deps import Deps
 from service.unit import Context, load_owned
@@ -69,12 +69,15 @@ def apply_quickfill(
     if not patient_ids:
         raise InvalidCommand("Name at least one patient.", field="patient_ids")
     template = _quickfill(deps, ctx, clinic_of(deps, ctx, user_id), quickfill_id)
-    add_lines(deps, ctx, user_id, cart_id, [template.draft_for(p) for p in dict.fromkeys(patient_ids)])
-    return get_cart(deps, ctx, user_id, cart_id)
+    return add_lines(deps, ctx, user_id, cart_id, [template.draft_for(p) for p in dict.fromkeys(patient_ids)])
 
 
 def reorder(deps: Deps, ctx: Context, user_id: str, cart_id: str, order_id: str) -> CartView:
-    """Put a past clinic order's lines back into a cart, with their pharmacy, SIG and prescriber."""
+    """Put a past clinic order's lines back into a cart, with their pharmacy, SIG and prescriber.
+
+    A line for the same patient and product already in the cart takes the reorder's quantity; the
+    view's `merges` says so, and whether its pharmacy, SIG or prescriber changed.
+    """
     clinic = clinic_of(deps, ctx, user_id)
     order: Order = load_owned(deps.store, ctx, "order", order_id).state
     if order.placed.clinic_id != clinic.id:
@@ -92,8 +95,7 @@ def reorder(deps: Deps, ctx: Context, user_id: str, cart_id: str, order_id: str)
         for ln in order.placed.lines
         if ln.pharmacy_id and ln.prescriber_id
     ]
-    add_lines(deps, ctx, user_id, cart_id, drafts)
-    return get_cart(deps, ctx, user_id, cart_id)
+    return add_lines(deps, ctx, user_id, cart_id, drafts)
 
 
 def pharmacy_options(
@@ -104,7 +106,7 @@ def pharmacy_options(
     patient_id: str | None,
     by: RankBy,
     quantity: int = 1,
-) -> list[PharmacyOption]:
+) -> tuple[list[PharmacyOption], list[Unfit]]:
     clinic = clinic_of(deps, ctx, user_id)
     get_product(deps, ctx, product_id)
     state = None

@@ -7,7 +7,9 @@ record id, per-line product code / quantity / SIG), or `Unroutable(missing=...)`
 
 from __future__ import annotations
 
+from adapters.pharmacy import PharmacyPrescriber
 from domain.catalog import Product
+from domain.clinic.directory import Prescriber
 from domain.clinic.pharmacies import Pharmacy
 from domain.clinic.routing import ClinicRoute, Unroutable, clinic_pharmacy_id, clinic_route, is_clinic_order
 from domain.orders import Order
@@ -34,3 +36,22 @@ def route_clinic_order(deps: Deps, ctx: Context, order: Order) -> ClinicRoute | 
         if isinstance(product, Product):
             products[product.id] = product
     return clinic_route(order, pharmacy if isinstance(pharmacy, Pharmacy) else None, products)
+
+
+def pharmacy_prescriber(
+    deps: Deps, ctx: Context, order: Order, route: ClinicRoute | Unroutable | None
+) -> PharmacyPrescriber:
+    """Who prescribed, as the pharmacy request carries it.
+
+    A clinic order names the clinic's prescriber (name, NPI; the DEA number only when one of its
+    lines is a controlled product); a portal order's prescriber is the telehealth network's, whose
+    prescription the pharmacy finds by its reference.
+    """
+    line = order.placed.lines[0]
+    found = _owned(deps, ctx, "prescriber", line.prescriber_id) if line.prescriber_id else None
+    if not is_clinic_order(order) or not isinstance(found, Prescriber):
+        return PharmacyPrescriber(rx_reference=order.master_id or order.id)
+    controlled = isinstance(route, ClinicRoute) and any(ln.controlled for ln in route.lines)
+    return PharmacyPrescriber(
+        name=found.name, npi=found.npi, dea_number=found.dea_number if controlled else None
+    )

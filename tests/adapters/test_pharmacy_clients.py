@@ -19,6 +19,7 @@ from adapters.pharmacy import (
     LifeFileClient,
     PharmacyLine,
     PharmacyOrder,
+    PharmacyPrescriber,
     PharmacyRejected,
     PharmacyUnavailable,
     parse_pharmacy_webhook,
@@ -76,15 +77,24 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-def order(partner: str, order_id: str = "ord_1", lines: int = 1) -> PharmacyOrder:
+DR = PharmacyPrescriber(name="Dr Ada Wide", npi="1234567893", dea_number="AB1234563")
+
+
+def order(
+    partner: str,
+    order_id: str = "ord_1",
+    lines: int = 1,
+    prescriber: PharmacyPrescriber | None = DR,
+    controlled: bool = False,
+    sig: str = "Inject 0.25 mg subcutaneously once weekly",
+) -> PharmacyOrder:
     return PharmacyOrder(
         order_id=order_id,
         partner=partner,
-        lines=tuple(
-            PharmacyLine(f"SEMA-{i}", 2, "Inject 0.25 mg subcutaneously once weekly") for i in range(lines)
-        ),
+        lines=tuple(PharmacyLine(f"SEMA-{i}", 2, sig, controlled) for i in range(lines)),
         patient_ref="pat_42",
         patient_state="FL",
+        prescriber=prescriber,
     )
 
 
@@ -109,7 +119,15 @@ def test_lifefile_wire_format(pharmacy: RunningServer, http: httpx.Client) -> No
         "referenceId": "ord_1",
         "practice": {"id": "refill-ledger"},
         "patient": {"ref": "pat_42", "state": "FL"},
-        "rxs": [{"productCode": "SEMA-0", "quantity": 2, "sig": "Inject 0.25 mg subcutaneously once weekly"}],
+        "prescriber": {"name": "Dr Ada Wide", "npi": "1234567893", "dea": "AB1234563"},
+        "rxs": [
+            {
+                "productCode": "SEMA-0",
+                "quantity": 2,
+                "sig": "Inject 0.25 mg subcutaneously once weekly",
+                "controlled": False,
+            }
+        ],
         "shipping": {"method": "standard", "state": "FL"},
     }
 
@@ -122,8 +140,14 @@ def test_dispensepro_wire_format(pharmacy: RunningServer, http: httpx.Client) ->
         "external_order_id": "ord_1",
         "patient_ref": "pat_42",
         "ship_to_state": "FL",
+        "prescriber": {"full_name": "Dr Ada Wide", "npi": "1234567893", "dea_number": "AB1234563"},
         "items": [
-            {"ndc_or_code": "SEMA-0", "qty": 2, "directions": "Inject 0.25 mg subcutaneously once weekly"}
+            {
+                "ndc_or_code": "SEMA-0",
+                "qty": 2,
+                "directions": "Inject 0.25 mg subcutaneously once weekly",
+                "controlled": False,
+            }
         ],
     }
 
@@ -152,6 +176,36 @@ def test_invalid_order_is_rejected_naming_the_field(
     assert err.value.code in ("INVALID_ORDER", "invalid_order")
     assert ("rxs" if partner == "belmar" else "items") in err.value.message
     assert orders(pharmacy, http) == []
+
+
+@pytest.mark.parametrize("partner", PARTNERS)
+def test_the_sandboxes_reject_an_order_without_prescriber_npi_sig_or_needed_dea(
+    pharmacy: RunningServer, http: httpx.Client, partner: str
+) -> None:
+    client = pharmacy_client(partner, pharmacy.url, API_KEY, http)
+    name, npi, dea = ("name", "npi", "dea") if partner == "belmar" else ("full_name", "npi", "dea_number")
+    refused = {
+        "prescriber": order(partner, prescriber=None),
+        f"prescriber.{name}": order(partner, prescriber=PharmacyPrescriber(name=" ", npi="1234567893")),
+        f"prescriber.{npi}": order(partner, prescriber=PharmacyPrescriber(name="Dr A", npi="12345")),
+        f"prescriber.{dea}": order(
+            partner, prescriber=PharmacyPrescriber("Dr A", "1234567893"), controlled=True
+        ),
+        ".sig" if partner == "belmar" else ".directions": order(partner, sig=""),
+    }
+    for field_name, bad in refused.items():
+        with pytest.raises(PharmacyRejected) as err:
+            client.submit_order(bad)
+        assert err.value.code in ("INVALID_ORDER", "invalid_order")
+        assert err.value.message.endswith(field_name), (field_name, err.value.message)
+    assert orders(pharmacy, http) == []
+    # a controlled line with the DEA number, and a network prescription by reference, are accepted
+    assert client.submit_order(order(partner, "ord_c", controlled=True)).created
+    network = PharmacyPrescriber(rx_reference="beluga-master-7")
+    assert client.submit_order(order(partner, "ord_n", prescriber=network)).created
+    sent = {o["referenceId"]: o["request"] for o in orders(pharmacy, http)}
+    reference = "rxReference" if partner == "belmar" else "rx_reference"
+    assert sent["ord_n"]["prescriber"] == {reference: "beluga-master-7"}  # type: ignore[index]
 
 
 @pytest.mark.parametrize("partner", PARTNERS)

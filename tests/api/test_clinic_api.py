@@ -43,10 +43,13 @@ class Pharmacy:
     shipping_cents: int
     offerings: dict[str, dict[str, Any]] = field(default_factory=dict)  # by product id, as sent
 
-    def landed(self, product_id: str, quantity: int) -> int:
+    def total(self, product_id: str, quantity: int) -> int:
+        """A line alone in its shipment: its vials at price + fees, and the one shipping fee."""
         o = self.offerings[product_id]
-        share = -(-self.shipping_cents // quantity)  # the shipment's cost spread over its vials, rounded up
-        return int(o["vial_price_cents"]) + int(o["fee_cents"]) + share
+        return (int(o["vial_price_cents"]) + int(o["fee_cents"])) * quantity + self.shipping_cents
+
+    def landed(self, product_id: str, quantity: int) -> int:
+        return self.total(product_id, quantity) // quantity  # shown per vial, rounded down
 
 
 @dataclass
@@ -235,7 +238,7 @@ def test_sixty_patient_cart_three_planted_problems_then_one_payment_sixty_orders
         "ok": True,
         "problems": [],
         "line_count": 60,
-        "total_cents": validation["total_cents"] - (c.belmar.landed(c.tirz, 1) - c.empower.landed(c.tirz, 1)),
+        "total_cents": validation["total_cents"] - (c.belmar.total(c.tirz, 1) - c.empower.total(c.tirz, 1)),
     }
 
     # every line's landed per-vial cost is the pharmacy's price + fees + shipping share
@@ -246,10 +249,10 @@ def test_sixty_patient_cart_three_planted_problems_then_one_payment_sixty_orders
         assert ln["vial_price_cents"] == offering["vial_price_cents"]
         assert ln["fee_cents"] == offering["fee_cents"]
         assert ln["landed_unit_cents"] == ph.landed(ln["product_id"], ln["quantity"])
-        assert ln["line_total_cents"] == ln["landed_unit_cents"] * ln["quantity"]
+        assert ln["line_total_cents"] == ph.total(ln["product_id"], ln["quantity"])
+        assert ln["shipping_share_cents"] == ph.shipping_cents  # one line per patient: its own shipment
     expected_total = sum(
-        c.pharmacy(ln["pharmacy_id"]).landed(ln["product_id"], ln["quantity"]) * ln["quantity"]
-        for ln in cart["lines"]
+        c.pharmacy(ln["pharmacy_id"]).total(ln["product_id"], ln["quantity"]) for ln in cart["lines"]
     )
     assert cart["total_cents"] == expected_total
 
@@ -276,7 +279,8 @@ def test_sixty_patient_cart_three_planted_problems_then_one_payment_sixty_orders
             order["sig"],
             order["prescriber_id"],
         ) == (line["product_id"], line["quantity"], line["pharmacy_id"], line["sig"], line["prescriber_id"])
-        assert order["unit_price_cents"] == line["landed_unit_cents"]
+        assert order["unit_price_cents"] == line["vial_price_cents"] + line["fee_cents"]
+        assert order["total_cents"] == line["line_total_cents"]
         assert order["status"] == "AWAITING_FULFILLMENT"  # paid, prescribed in-house, not yet accepted
     done = ok(c.call("GET", f"/clinic/carts/{cart_id}"))
     assert done["status"] == "checked_out"
@@ -388,8 +392,8 @@ def test_pharmacy_options_by_cost_and_by_turnaround(ledger: Ledger) -> None:
         return int(p.offerings[c.sema]["turnaround_days"])
 
     for quantity in (1, 3):
-        by_cost = sorted(both, key=lambda p: (p.landed(c.sema, quantity), days(p)))
-        by_speed = sorted(both, key=lambda p: (days(p), p.landed(c.sema, quantity)))
+        by_cost = sorted(both, key=lambda p: (p.total(c.sema, quantity), days(p)))
+        by_speed = sorted(both, key=lambda p: (days(p), p.total(c.sema, quantity)))
         assert options(texas, "cost", quantity) == [p.id for p in by_cost]
         assert options(texas, "turnaround", quantity) == [p.id for p in by_speed]
     assert [p.id for p in by_cost] != [p.id for p in by_speed]  # the data makes the two orders differ

@@ -158,7 +158,8 @@ def fill_cart(day: RefillDay, patients: list[str]) -> tuple[str, list[str]]:
     ctx = as_user(day)
     cart_id = clinic.open_cart(day.deps, ctx, day.user).cart.id
     drafts = [clinic.LineDraft(p, day.sema, 2, day.belmar, GOOD_SIG, day.dr_wide) for p in patients]
-    return cart_id, clinic.add_lines(day.deps, ctx, day.user, cart_id, drafts)
+    view = clinic.add_lines(day.deps, ctx, day.user, cart_id, drafts)
+    return cart_id, list(view.cart.lines)
 
 
 def test_sixty_patient_cart_reports_all_three_planted_problems_then_checks_out_once(day: RefillDay) -> None:
@@ -171,13 +172,15 @@ def test_sixty_patient_cart_reports_all_three_planted_problems_then_checks_out_o
     clinic.change_line(deps, ctx, day.user, cart_id, bad_sig, sig="Use as directed")
     clinic.change_line(deps, ctx, day.user, cart_id, unlicensed, prescriber_id=day.dr_texas)
     clinic.remove_line(deps, ctx, day.user, cart_id, no_stock)
-    no_stock = clinic.add_lines(
-        deps,
-        ctx,
-        day.user,
-        cart_id,
-        [clinic.LineDraft(day.patients[41], day.tirz, 1, day.belmar, GOOD_SIG, day.dr_wide)],
-    )[0]
+    no_stock = list(
+        clinic.add_lines(
+            deps,
+            ctx,
+            day.user,
+            cart_id,
+            [clinic.LineDraft(day.patients[41], day.tirz, 1, day.belmar, GOOD_SIG, day.dr_wide)],
+        ).cart.lines
+    )[-1]
 
     # when the whole cart is validated in one call
     outcome = clinic.validate(deps, ctx, day.user, cart_id)
@@ -230,8 +233,8 @@ def test_landed_cost_is_price_plus_fees_plus_shipping_share(day: RefillDay) -> N
     clinic.change_line(day.deps, ctx, day.user, cart_id, line, quantity=3)
     # when the cart is viewed
     cost = clinic.get_cart(day.deps, ctx, day.user, cart_id).prices[line]
-    # then each vial carries $5.00 of shipping: 4500 + 350 + 500
-    assert (cost.landed_unit_cents, cost.line_total_cents) == (5350, 16050)
+    # then the line carries the one $15.00 fee: 3 x (4500 + 350) + 1500, $53.50 a vial
+    assert (cost.shipping_share_cents, cost.landed_unit_cents, cost.line_total_cents) == (1500, 5350, 16050)
 
 
 def test_repeated_checkout_never_places_or_charges_twice(day: RefillDay) -> None:
@@ -289,10 +292,11 @@ def test_quickfill_reorder_and_pharmacy_choice(day: RefillDay) -> None:
     assert (line.patient_id, line.pharmacy_id, line.sig) == (day.patients[1], day.belmar, GOOD_SIG)
     # Belmar lands at 4500 + 350 + 1500 = 6350 per single vial, Empower at 4900 + 900 = 5800 but ships
     # in 2 days against 5: both orders put Empower first for a Texas patient; in New York only Belmar ships
-    by_cost = clinic.pharmacy_options(deps, ctx, day.user, day.sema, day.patients[0], "cost")
+    by_cost, _ = clinic.pharmacy_options(deps, ctx, day.user, day.sema, day.patients[0], "cost")
     assert [o.pharmacy.name for o in by_cost] == ["Empower", "Belmar"]
-    new_york = clinic.pharmacy_options(deps, ctx, day.user, day.sema, day.patients[2], "turnaround")
+    new_york, unfit = clinic.pharmacy_options(deps, ctx, day.user, day.sema, day.patients[2], "turnaround")
     assert [o.pharmacy.name for o in new_york] == ["Belmar"]
+    assert [(u.pharmacy.name, u.reasons) for u in unfit] == [("Empower", ("PHARMACY_NOT_LICENSED_IN_STATE",))]
 
 
 def test_an_interrupted_checkout_charge_is_finished_once_by_a_replay_or_the_reconciler(

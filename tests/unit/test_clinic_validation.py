@@ -9,10 +9,10 @@ import pytest
 
 from domain.catalog import Product
 from domain.clinic.cart import Cart, CartLine
-from domain.clinic.checkout import CheckoutIds, plan_checkout
+from domain.clinic.checkout import CheckoutIds, order_name, plan_checkout
 from domain.clinic.directory import Prescriber
-from domain.clinic.pharmacies import Offering, Pharmacy
-from domain.clinic.pricing import landed_cost
+from domain.clinic.pharmacies import Offering, Pharmacy, PharmacyStockReserved, evolve_pharmacy, release_stock
+from domain.clinic.pricing import PricedLine, landed_cost, largest_remainder, shipping_shares
 from domain.clinic.suggestion import pharmacy_options
 from domain.clinic.validation import CartNotValid, CartWorld, validate_cart
 from domain.orders import Order
@@ -111,24 +111,62 @@ def test_an_empty_cart_cannot_be_checked_out() -> None:
     assert codes(cart()) == [(None, "CART_EMPTY")]
 
 
-def test_landed_cost_shares_shipping_across_the_lines_vials_rounding_up() -> None:
-    ph = pharmacy(shipping=1000)
-    cost = landed_cost(ph, ph.offerings["sema"], 3)
-    # 1000 / 3 = 333.33 → 334 cents a vial: the shown price never understates what is paid
-    assert (cost.shipping_share_cents, cost.landed_unit_cents, cost.line_total_cents) == (334, 5184, 15552)
+def test_one_line_alone_in_its_shipment_pays_the_fee_exactly_never_rounded_up() -> None:
+    ph = pharmacy(shipping=1500)
+    cost = landed_cost(
+        ph.offerings["sema"], 8, shipping_shares([PricedLine("L", "p", "ph1", 8)], {"ph1": ph})["L"]
+    )
+    # the case: 8 vials used to pay 8 x ceil(1500 / 8) = 1504 cents of shipping
+    assert cost.shipping_share_cents == 1500
+    assert cost.line_total_cents == 8 * (4500 + 350) + 1500
+    assert cost.landed_unit_cents == (8 * 4850 + 1500) // 8  # shown per vial: rounded down
+
+
+def test_largest_remainder_splits_to_the_cent_and_adds_up_to_the_whole() -> None:
+    assert largest_remainder(1000, [1, 1, 1]) == [334, 333, 333]
+    assert largest_remainder(1499, [2, 1]) == [999, 500]  # 999.33 / 499.67: the larger remainder wins
+    assert largest_remainder(1, [1, 5]) == [0, 1]
+    for total, weights in [(1501, [3, 3, 1]), (7, [2, 2, 2, 1]), (0, [4]), (99_999, [7, 11, 13])]:
+        parts = largest_remainder(total, weights)
+        assert sum(parts) == total
+        assert all(abs(p - total * w / sum(weights)) < 1 for p, w in zip(parts, weights, strict=True))
+
+
+def test_one_fee_per_patient_and_pharmacy_shared_by_vials() -> None:
+    two = pharmacy("ph2", shipping=901)
+    lines = [
+        PricedLine("a", "p1", "ph1", 2),  # p1 at ph1: one shipment of 3 vials, 1500
+        PricedLine("b", "p1", "ph1", 1),
+        PricedLine("c", "p2", "ph1", 1),  # p2 at ph1: its own 1500
+        PricedLine("d", "p1", "ph2", 4),  # p1 at ph2: its own 901
+    ]
+    shares = shipping_shares(lines, {"ph1": pharmacy(), "ph2": two})
+    assert shares == {"a": 1000, "b": 500, "c": 1500, "d": 901}
 
 
 def test_checkout_plan_places_one_order_per_line_and_one_invoice_for_the_total() -> None:
     given = cart(("p-tx", GOOD_SIG, 2, "ph1"), ("p-tx", GOOD_SIG.replace("10", "20"), 1, "ph1"))
     plan = plan_checkout(given, WORLD, CheckoutIds("inv", ("o1", "o2"), ("R-1", "R-2")), NOW)
-    # 2 vials: 4500 + 350 + 750 = 5600 each; 1 vial: 4500 + 350 + 1500 = 6350
-    assert [o.placed.lines[0].unit_price_cents for o in plan.orders] == [5600, 6350]
-    assert plan.invoice.amount_cents == plan.checked_out.total_cents == 2 * 5600 + 6350
+    # one shipment (same patient, same pharmacy): 1500 shared 2:1 over the vials
+    lines = [o.placed.lines[0] for o in plan.orders]
+    assert [(ln.unit_price_cents, ln.shipping_cents) for ln in lines] == [(4850, 1000), (4850, 500)]
+    assert plan.invoice.amount_cents == plan.checked_out.total_cents == 3 * 4850 + 1500
+    assert sum(ln.total_cents for ln in lines) == plan.invoice.amount_cents
     assert plan.invoice.order_ids == ("o1", "o2")
     assert plan.invoice.clinic_id == "c1"
     sources = {(o.placed.source, o.placed.source_context) for o in plan.orders}
     assert sources == {("CLINIC_CART", "CLINIC_ORDER")}
     assert plan.orders[0].rx.master_id == "clinic:1234567893"
+    # the name says the strength once; the vials are reserved at the pharmacy
+    assert lines[0].name == "Sema 2.5 mg/mL"
+    assert [(r.order_id, r.quantity) for r in plan.reservations["ph1"]] == [("o1", 2), ("o2", 1)]
+
+
+def test_an_order_name_does_not_repeat_a_strength_the_product_name_has() -> None:
+    assert order_name(replace(product(), name="Semaglutide 2.5 mg/mL (compounded)"), "2.5 mg/mL") == (
+        "Semaglutide 2.5 mg/mL (compounded)"
+    )
+    assert order_name(product(), "2.5 MG/ML") == "Sema 2.5 MG/ML"
 
 
 def test_a_placed_clinic_order_waits_for_payment_not_for_a_script() -> None:
@@ -152,7 +190,50 @@ def test_pharmacy_options_rank_by_cost_or_turnaround_and_skip_those_that_cannot_
     empty = pharmacy("empty", on_hand=0, price=1)
     far = pharmacy("far", states="NY", price=1)
     everyone = [dear_fast, cheap_slow, empty, far]
-    by_cost = pharmacy_options(everyone, "sema", "TX", 1, "cost")
-    by_speed = pharmacy_options(everyone, "sema", "TX", 1, "turnaround")
+    by_cost, unfit = pharmacy_options(everyone, "sema", "TX", 1, "cost")
+    by_speed, _ = pharmacy_options(everyone, "sema", "TX", 1, "turnaround")
     assert [o.pharmacy.id for o in by_cost] == ["cheap", "fast"]
     assert [o.pharmacy.id for o in by_speed] == ["fast", "cheap"]
+    assert [(u.pharmacy.id, u.reasons) for u in unfit] == [
+        ("empty", ("OUT_OF_STOCK",)),
+        ("far", ("PHARMACY_NOT_LICENSED_IN_STATE",)),
+    ]
+
+
+def test_pharmacy_options_that_fit_nothing_say_every_reason() -> None:
+    bare = replace(pharmacy("bare", states="NY"), offerings={})
+    stale = pharmacy("stale", active=False, on_hand=0)
+    options, unfit = pharmacy_options([bare, stale], "sema", "TX", 2, "cost")
+    assert options == []
+    assert [(u.pharmacy.id, u.reasons) for u in unfit] == [
+        ("bare", ("PRODUCT_NOT_AT_PHARMACY", "PHARMACY_NOT_LICENSED_IN_STATE")),
+        ("stale", ("PRODUCT_INACTIVE", "OUT_OF_STOCK")),
+    ]
+
+
+def test_a_controlled_product_needs_a_prescriber_with_a_dea_number() -> None:
+    controlled = pharmacy()
+    controlled = replace(
+        controlled, offerings={"sema": replace(controlled.offerings["sema"], controlled=True)}
+    )
+    world = replace(WORLD, pharmacies={"ph1": controlled})
+    assert codes(cart(("p-tx", GOOD_SIG, 1, "ph1")), world) == [("L0", "PRESCRIBER_DEA_REQUIRED")]
+    dea = {"dr-tx": replace(WORLD.prescribers["dr-tx"], dea_number="AB1234563")}
+    assert codes(cart(("p-tx", GOOD_SIG, 1, "ph1")), replace(world, prescribers=dea)) == []
+
+
+def test_reserved_vials_leave_stock_once_and_come_back_once() -> None:
+    ph = pharmacy(on_hand=5)
+    reserved = evolve_pharmacy(ph, PharmacyStockReserved(product_id="sema", quantity=3, order_id="o1"), "ph1")
+    again = evolve_pharmacy(
+        reserved, PharmacyStockReserved(product_id="sema", quantity=3, order_id="o1"), "ph1"
+    )
+    assert reserved.offerings["sema"].on_hand == again.offerings["sema"].on_hand == 2
+    # the next cart's 3 vials no longer fit
+    world = replace(WORLD, pharmacies={"ph1": again})
+    assert codes(cart(("p-tx", GOOD_SIG, 3, "ph1")), world) == [("L0", "OUT_OF_STOCK")]
+    (released,) = release_stock(again, "o1", "sema", 3, "rejected")
+    back = evolve_pharmacy(again, released, "ph1")
+    assert back.offerings["sema"].on_hand == 5
+    assert release_stock(back, "o1", "sema", 3, "rejected") == []
+    assert release_stock(back, "never-reserved", "sema", 3, "canceled") == []
