@@ -11,6 +11,7 @@ from domain.invoices import Attempt, Invoice
 from domain.orders import Order
 from projections.order_index import orders_of_patient
 from service import catalog, orders, refills, resubmission, subscriptions
+from service.clinic.reads import clinic_order
 from service.payments import PaymentResult
 
 
@@ -68,13 +69,15 @@ def place_order(call: Call) -> Reply:
     "GET",
     "/orders/{order_id}",
     summary="One order with its invoice, links and progress",
-    roles=("patient", "staff", "cs", "ops", "service"),
+    roles=("patient", "clinic", "staff", "cs", "ops", "service"),
     tag="orders",
     responses={200: m.OrderOut, **ERRORS},
 )
 def get_order(call: Call) -> Reply:
     order = orders.get_order(call.runtime.deps, call.ctx(), call.path("order_id"))
     call.only_own(order.patient_id, "order")
+    if call.principal.role == "clinic":  # a clinic user sees its own clinic's orders only
+        clinic_order(call.runtime.deps, call.ctx(), call.principal.subject or "", order)
     return Reply(200, _order_view(call, order))
 
 

@@ -160,7 +160,12 @@ def add_lines(deps: Deps, ctx: Context, user_id: str, cart_id: str, drafts: list
         return cart, tuple(merges)
 
     cart, merges = retry_on_conflict(attempt)
-    return replace(_view(deps, ctx, clinic, cart), merges=merges)
+    view = _view(deps, ctx, clinic, cart)
+    # a merge may have moved a line off a pharmacy: keep that one too, to name it in the report
+    before = {m.pharmacy_before for m in merges} - set(view.world.pharmacies)
+    named = load_world(deps, ctx, clinic, [replace(drafts[0], pharmacy_id=p) for p in before]).pharmacies
+    world = replace(view.world, pharmacies={**named, **view.world.pharmacies})
+    return replace(view, merges=merges, world=world)
 
 
 def change_line(
