@@ -25,7 +25,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.dburl import libpq_conninfo, parse_database_url  # noqa: E402
 from api.auth import issue_token  # noqa: E402
+from tests.support.deployed import free_port, wait_healthy  # noqa: E402
 from tests.support.postgres import fresh_database  # noqa: E402
 
 ORG = "org_bench"
@@ -72,12 +72,6 @@ class Run:
         return self.created / self.seconds if self.seconds else 0.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def load_average() -> str:
     return " ".join(f"{n:.1f}" for n in os.getloadavg())
 
@@ -101,26 +95,14 @@ def ledger_env(url: str, var: Path, pool: int, threads: int) -> dict[str, str]:
     }
 
 
-def wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("server did not start")
-
-
 @contextmanager
 def running(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
-    log = open(Path(env.get("LEDGER_VAR_DIR", tempfile.gettempdir())) / f"server-{port}.log", "wb")  # noqa: SIM115
+    path = Path(env.get("LEDGER_VAR_DIR", tempfile.gettempdir())) / f"server-{port}.log"
+    log = path.open("wb")
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base, proc)
+        wait_healthy(base, proc, path)
         yield base
     finally:
         proc.terminate()

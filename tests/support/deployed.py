@@ -78,18 +78,18 @@ def _json_lines(path: Path) -> Iterator[dict[str, Any]]:
                 continue
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90.0) -> None:
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"ledger serve exited ({process.returncode}): {log.read_text()[-3000:]}")
+            raise AssertionError(f"the server exited ({process.returncode}): {log.read_text()[-3000:]}")
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise AssertionError(f"ledger serve did not answer: {log.read_text()[-3000:]}")
+    raise AssertionError(f"the server did not answer: {log.read_text()[-3000:]}")
 
 
 @contextmanager
@@ -130,7 +130,7 @@ def deployed_ledger(
         )
         stack.callback(stop_process, api)
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, api, api_log)
+        wait_healthy(url, api, api_log)
         procs, worker_logs = [], []
         for i in range(workers):
             path = logs / f"worker-{i}.log"
