@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -33,6 +34,22 @@ def advisory_key(namespace: str, name: str) -> int:
     return int.from_bytes(
         hashlib.blake2b(f"{namespace}:{name}".encode(), digest_size=8).digest(), "big", signed=True
     )
+
+
+@contextmanager
+def startup_lock(conninfo: str | None) -> Iterator[None]:
+    """Serialise start-up across processes on PostgreSQL: `CREATE TABLE IF NOT EXISTS` run by two at once
+    (a `ledger serve` and a `ledger worker` starting on a fresh database) fails on pg_type's unique index."""
+    if conninfo is None:
+        yield
+        return
+    key = advisory_key("ledger", "startup")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 class AdvisoryLease:

@@ -23,6 +23,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from adapters.logging import configure_logging
+from adapters.singleton import startup_lock
 from api.app import create_app
 from api.runtime import Runtime
 from ledger.bootstrap import build_runtime
@@ -50,11 +51,18 @@ def thread_limiter(threads: int) -> Callable[[], None]:
     return apply
 
 
+def build(settings: Settings) -> Runtime:
+    """`build_runtime`, one process at a time: the processes `serve` starts (and a `ledger worker` beside
+    them) each create the schema if it is missing."""
+    with startup_lock(settings.views_target()[1] if settings.is_postgres else None):
+        return build_runtime(settings)
+
+
 def asgi_app() -> Starlette:
     """The app each of `ledger serve --processes N`'s processes builds (uvicorn's factory)."""
     settings, _ = load_settings().with_local_defaults()
     configure_logging(json_lines=settings.json_logs, level=settings.log_level)
-    return create_app(build_runtime(settings), on_startup=[thread_limiter(settings.api_threads)])
+    return create_app(build(settings), on_startup=[thread_limiter(settings.api_threads)])
 
 
 def start_worker_process(settings: Settings, kinds: tuple[str, ...] = KINDS) -> subprocess.Popen[bytes]:

@@ -201,7 +201,8 @@ def seed(base: str, count: int, per_patient: int = 50) -> tuple[str, list[str]]:
 
 def wrk(base: str, orders: Path, product: str, connections: int, seconds: int) -> dict[str, Any]:
     threads = min(2, connections)
-    command = [WRK, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s", str(LUA), base]
+    command = [WRK, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s"]
+    command += ["-s", str(LUA), base]
     out = subprocess.run(
         [*command, "--", str(orders), product, str(threads)],
         capture_output=True,

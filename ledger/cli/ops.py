@@ -10,7 +10,6 @@ import typer
 from adapters.logging import configure_logging
 from api.auth import ROLES, issue_token
 from ledger import serving
-from ledger.bootstrap import build_runtime
 from ledger.cli.common import cli_settings
 from ledger.console_links import console_banner
 from ledger.demo import banner, ensure_demo
@@ -44,7 +43,7 @@ def serve(
         )
     settings, vendors = start_demo_vendors(settings, host, port)  # Beluga + pharmacy sandboxes (laptop)
     try:
-        runtime = build_runtime(settings)
+        runtime = serving.build(settings)
         store = "PostgreSQL" if settings.is_postgres else f"SQLite ({settings.store_env()['SQLITE_DBNAME']})"
         typer.echo(f"Event store: {store}, {processes} API process(es)", err=True)
         if demo:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from adapters.logging import configure_logging
-from ledger.bootstrap import build_runtime
+from ledger import serving
 from ledger.cli.common import cli_settings
 from ledger.workers import KINDS, start_workers
 from service.policies import run_until_idle
@@ -35,7 +35,7 @@ def worker(
     if unknown := sorted(set(kinds) - set(KINDS)):
         typer.echo(f"error: unknown worker kind {', '.join(unknown)}; one of {', '.join(KINDS)}", err=True)
         raise typer.Exit(2)
-    runtime = build_runtime(settings)
+    runtime = serving.build(settings)
     try:
         if until_idle:
             handled = run_until_idle(runtime.policies)
