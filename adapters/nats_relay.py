@@ -10,7 +10,6 @@ as duplicates inside the stream's duplicate window. So every event lands in the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -161,9 +160,3 @@ class NatsRelay:
             if count < self.config.page:
                 break
         return total
-
-    async def run(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
-        while not stop.is_set():
-            if await self.catch_up() == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_seconds)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -83,13 +82,6 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 15.0) -> None:
             process.wait(timeout)
 
 
-def shutdown(runtime: Runtime) -> None:
-    for hook in reversed(runtime.on_shutdown):
-        with contextlib.suppress(Exception):
-            hook()
-    runtime.on_shutdown.clear()
-
-
 def run(settings: Settings, runtime: Runtime, *, host: str, port: int, processes: int, workers: bool) -> None:
     """Serve until interrupted. `runtime` was built (and the demo seeded) by the caller."""
     uv: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "access_log": False}
@@ -102,7 +94,8 @@ def run(settings: Settings, runtime: Runtime, *, host: str, port: int, processes
         if processes == 1:
             uvicorn.run(create_app(runtime, on_startup=[thread_limiter(settings.api_threads)]), **uv)
             return
-        shutdown(runtime)  # each API process builds its own; this one only supervises them
+        runtime.shutdown()  # each API process builds its own; this one only supervises them
+        runtime.on_shutdown.clear()
         os.environ.update(settings_env(settings))
         uvicorn.run("ledger.serving:asgi_app", factory=True, workers=processes, **uv)
     finally:

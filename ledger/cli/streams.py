@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import signal
+import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from domain.errors import DomainError
 from domain.events import Actor
 from ledger.bootstrap import build_offline, build_runtime, build_signer, build_store, build_views
 from ledger.cli.common import cli_settings
+from ledger.workers import relay_loop
 from replay.order_ref import resolve_order
 from replay.verify import verify_store
 from replay.verify_export import verify_export
@@ -51,23 +53,26 @@ def relay(
     config = RelayConfig(url=settings.nats_url, stream=stream, prefix=prefix, replicas=settings.nats_replicas)
     worker = NatsRelay(store, views, config)
 
-    async def main() -> None:
+    async def check() -> int:
         await worker.connect()
         console.print(f"Relaying from position {worker.position()} to {stream} ({prefix}.>)")
         try:
-            if once:
-                console.print(f"Published {await worker.catch_up()} events")
-                return
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await worker.run(stop)
+            return await worker.catch_up() if once else 0
         finally:
             await worker.close()
 
     try:
-        asyncio.run(main())
+        published = asyncio.run(check())
+        if once:
+            console.print(f"Published {published} events")
+            return
+        # As `ledger worker --kind relay` runs it: one active relay across processes, woken by NOTIFY.
+        running = relay_loop(store, views, config).start()
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+        running.stop()
     except RelayUnavailable as exc:
         console.print(f"error: {exc}")
         raise typer.Exit(2) from exc
