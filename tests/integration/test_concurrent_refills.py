@@ -100,17 +100,18 @@ def test_fifty_concurrent_refills_make_one_order_and_at_most_one_charge(
         payments_before = succeeded_payments(runtime.deps.store)
         patient_auth = {"Authorization": f"Bearer {token('patient', patient['id'])}"}
 
-        def request(i: int) -> int:
+        def request(i: int) -> tuple[int, str | None]:
             key = "double-click" if keys == "same-key" else f"tab-{i}"
             r = http.post(
                 f"/orders/{placed['order']['id']}/refills",
                 headers={**patient_auth, "Idempotency-Key": key},
                 json={"product_id": product["id"], "payment_method_id": card},
             )
-            return r.status_code
+            return r.status_code, r.json()["refill_order"]["id"] if r.status_code == 201 else None
 
         with ThreadPoolExecutor(max_workers=50) as pool:
-            statuses = list(pool.map(request, range(50)))
+            answers = list(pool.map(request, range(50)))
+        statuses = [status for status, _ in answers]
         store = runtime.deps.store
         refills = [decode_notification(n) for n in store.iter_notifications(topics=["RefillRequested"])]
         refill_orders = [
@@ -123,7 +124,10 @@ def test_fifty_concurrent_refills_make_one_order_and_at_most_one_charge(
 
     assert all(s in (200, 201, 409) for s in statuses), statuses
     assert len(refills) == 1, [r.fact for r in refills]
-    assert statuses.count(201) == 1
+    created = {order for status, order in answers if status == 201}
+    # One 201 per key: a client resending its key is answered the first response again (Stripe's rule)
+    assert len(created) == 1
+    assert statuses.count(201) == 1 if keys == "key-per-request" else statuses.count(201) >= 1
     assert len(refill_orders) == 1
     assert gateway.charges_succeeded() - charges_before <= 1  # this process's gateway (one process)
     assert payments <= 1
