@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from domain.catalog import Product
 from domain.errors import Conflict, InvalidCommand
-from domain.invoices import Invoice, InvoiceIssued, InvoiceRefunded, InvoiceVoided
+from domain.events import Fact
+from domain.invoices import Invoice, InvoiceIssued, InvoiceRefunded, InvoiceVoided, evolve_invoice
 from domain.orders import Order, OrderCanceled, OrderLine, OrderPlaced, OrderRefunded, Source, SourceContext
-from domain.parties import Patient
+from domain.parties import Patient, SavedPaymentMethod
 from service.catalog import get_patient, get_product
 from service.clinic.stock import release_if_unfilled
 from service.deps import Deps, retry_on_conflict
@@ -17,6 +18,7 @@ from service.payments import (
     PaymentResult,
     charge_invoice,
     claimed_attempt,
+    new_attempt,
     replay_attempt,
     usable_method,
 )
@@ -64,9 +66,12 @@ def stage_order(
     currency: str,
     source: Source,
     source_context: SourceContext,
+    charge_with: SavedPaymentMethod | None = None,
     **links: object,
 ) -> tuple[str, str]:
-    """Add an order and its invoice to a batch; returns (order id, invoice id)."""
+    """Add an order and its invoice to a batch; returns (order id, invoice id). With `charge_with`,
+    the invoice's first charge attempt joins the same commit (charge it with `drive_attempt`): a
+    crash before the charge leaves an attempt the reconciler finishes, never an invoice nobody pays."""
     if not lines:
         raise InvalidCommand("An order needs at least one line.", field="lines")
     order_id, invoice_id = deps.new_uuid(), deps.new_uuid()
@@ -85,12 +90,13 @@ def stage_order(
             **links,
         ),
     )  # type: ignore[arg-type,unused-ignore]
-    batch.start(
-        invoice_id,
-        InvoiceIssued(
-            order_ids=(str(order_id),), amount_cents=amount, currency=currency, patient_id=patient.id
-        ),
+    issued = InvoiceIssued(
+        order_ids=(str(order_id),), amount_cents=amount, currency=currency, patient_id=patient.id
     )
+    first: list[Fact] = []
+    if charge_with is not None:
+        first.append(new_attempt(deps, evolve_invoice(None, issued, str(invoice_id)), charge_with))
+    batch.start(invoice_id, issued, *first)
     return str(order_id), str(invoice_id)
 
 

@@ -11,7 +11,7 @@ from domain.subscriptions import Subscription, SubscriptionCycleBilled, Subscrip
 from service.catalog import get_patient, get_product
 from service.deps import Deps, retry_on_conflict
 from service.orders import get_invoice, get_order, line_for, stage_order
-from service.payments import charge_invoice, usable_method
+from service.payments import drive_attempt, redrive_stale, usable_method
 from service.unit import Context, load_owned
 
 
@@ -66,6 +66,7 @@ def bill_cycle(deps: Deps, ctx: Context, subscription_id: str, cycle_number: int
             raise InvalidCommand(f"The next cycle to bill is {sub.next_cycle}.", field="cycle_number")
         patient = get_patient(deps, ctx, sub.started.patient_id)
         product = get_product(deps, ctx, sub.started.product_id)
+        method = usable_method(patient, sub.started.payment_method_id)
         batch = deps.batch(ctx)
         order_id, invoice_id = stage_order(
             deps,
@@ -75,6 +76,7 @@ def bill_cycle(deps: Deps, ctx: Context, subscription_id: str, cycle_number: int
             source="SUBSCRIPTION",
             source_context="SUBSCRIPTION_CYCLE",
             currency=product.currency,
+            charge_with=method,
             subscription_id=subscription_id,
             cycle_number=number,
         )
@@ -87,7 +89,8 @@ def bill_cycle(deps: Deps, ctx: Context, subscription_id: str, cycle_number: int
     order_id, invoice_id, created = retry_on_conflict(attempt)
     sub = get_subscription(deps, ctx, subscription_id)
     invoice = get_invoice(deps, ctx, invoice_id)
-    if created and invoice.status == "OPEN":
-        patient = get_patient(deps, ctx, sub.started.patient_id)
-        charge_invoice(deps, ctx, invoice_id, usable_method(patient, sub.started.payment_method_id))
+    if created:
+        drive_attempt(deps, ctx, invoice_id, 1, ask_first=False)
+    elif invoice.status == "OPEN":
+        redrive_stale(deps, ctx, invoice_id)  # billed again: finish a charge that was interrupted
     return CycleResult(sub, get_order(deps, ctx, order_id), get_invoice(deps, ctx, invoice_id), created)

@@ -161,3 +161,26 @@ def test_a_charge_the_gateway_cannot_settle_stays_pending_and_shows_as_needing_a
 
     assert needing_action(datetime.now(UTC)) == []  # just started: nothing to do yet
     assert needing_action(datetime.now(UTC) + timedelta(minutes=10)) == [outcome.order.id]
+
+
+def test_a_subscription_cycle_charge_interrupted_before_the_gateway_is_finished_once(world: World) -> None:
+    """A cycle's first attempt commits with its order and invoice, as a refill's does."""
+    from service import subscriptions
+
+    deps = world.runtime.deps
+    sub = subscriptions.start_subscription(
+        deps,
+        world.staff,
+        patient_id=world.patient_id,
+        product_id=world.product_id,
+        payment_method_id=world.card,
+        interval_days=30,
+    )
+    _gateway(world).fail_next(1)
+    cycle = subscriptions.bill_cycle(deps, world.staff, sub.id, None)
+    assert cycle.invoice.last_attempt is not None and cycle.invoice.last_attempt.outcome == "pending"
+    _later(world)
+    assert reconcile_payments(deps) == 1
+    again = subscriptions.bill_cycle(deps, world.staff, sub.id, 1)  # billed again: nothing new
+    assert (again.created, again.invoice.status) == (False, "PAID")
+    assert _charges_for(world, cycle.invoice.id) == [True]
