@@ -66,6 +66,16 @@ class InvoiceRefunded(InvoiceFact):
     reason: str
 
 
+class InvoiceLineRefunded(InvoiceFact):
+    """Part of a multi-order invoice (a clinic cart's) given back for one of its orders."""
+
+    TYPE = "InvoiceLineRefunded"
+    order_id: str
+    amount_cents: int
+    gateway_reference: str | None
+    reason: str
+
+
 @dataclass(frozen=True)
 class Attempt:
     number: int
@@ -86,6 +96,8 @@ class Invoice:
     status: Literal["OPEN", "PAID", "VOID", "REFUNDED"] = "OPEN"
     attempts: tuple[Attempt, ...] = field(default=())
     paid_at: datetime | None = None
+    refunded_cents: int = 0  # by line refunds of a multi-order invoice (the status stays PAID)
+    refunded_orders: tuple[str, ...] = ()
 
     @property
     def amount_cents(self) -> int:
@@ -129,6 +141,16 @@ def evolve_invoice(state: Invoice | None, fact: Fact, aggregate_id: str) -> Invo
             return replace(state, status="VOID")
         case InvoiceRefunded():
             return replace(state, status="REFUNDED")
+        case InvoiceLineRefunded():
+            if fact.order_id in state.refunded_orders:
+                return state
+            refunded = state.refunded_cents + fact.amount_cents
+            return replace(
+                state,
+                refunded_cents=refunded,
+                refunded_orders=(*state.refunded_orders, fact.order_id),
+                status="REFUNDED" if refunded >= state.amount_cents else state.status,
+            )
     return state
 
 

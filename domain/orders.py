@@ -286,6 +286,15 @@ class OrderCanceled(OrderFact):
     reason: str
 
 
+class OrderLineCorrected(OrderFact):
+    """A clinic fixed a rejected line before resubmitting it: the SIG and / or the prescriber."""
+
+    TYPE = "OrderLineCorrected"
+    product_id: str
+    sig: str | None = None
+    prescriber_id: str | None = None
+
+
 class OrderRefunded(OrderFact):
     TYPE = "OrderRefunded"
     reason: str
@@ -581,6 +590,19 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
             return _progressed(state, fact.delivered_at, delivered=True)
         case OrderCanceled():
             return _with(state, canceled_reason=fact.reason)
+        case OrderLineCorrected():
+            lines = tuple(
+                ln.model_copy(
+                    update={
+                        "sig": fact.sig or ln.sig,
+                        "prescriber_id": fact.prescriber_id or ln.prescriber_id,
+                    }
+                )
+                if ln.product_id == fact.product_id
+                else ln
+                for ln in state.placed.lines
+            )
+            return _with(state, placed=state.placed.model_copy(update={"lines": lines}))
         case OrderRefunded():
             return _with(state, refunded=True)
     return state

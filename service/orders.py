@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from domain.catalog import Product
 from domain.errors import Conflict, InvalidCommand
 from domain.events import Fact
-from domain.invoices import Invoice, InvoiceIssued, InvoiceRefunded, InvoiceVoided, evolve_invoice
+from domain.invoices import (
+    Invoice,
+    InvoiceIssued,
+    InvoiceLineRefunded,
+    InvoiceRefunded,
+    InvoiceVoided,
+    evolve_invoice,
+)
 from domain.orders import Order, OrderCanceled, OrderLine, OrderPlaced, OrderRefunded, Source, SourceContext
 from domain.parties import Patient, SavedPaymentMethod
 from service.catalog import get_patient, get_product
@@ -225,6 +232,13 @@ def refund_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:
         if len(inv.state.issued.order_ids) == 1:
             batch.extend(
                 inv, InvoiceRefunded(amount_cents=amount, gateway_reference=outcome.reference, reason=reason)
+            )
+        else:  # one line of a clinic cart's invoice: a partial refund, recorded on the invoice too
+            batch.extend(
+                inv,
+                InvoiceLineRefunded(
+                    order_id=order_id, amount_cents=amount, gateway_reference=outcome.reference, reason=reason
+                ),
             )
         deps.commit(batch)
         return get_order(deps, ctx, order_id)
