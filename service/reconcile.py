@@ -17,15 +17,18 @@ import contextlib
 import structlog
 
 from adapters.eventstore import ConcurrentWrite, decode_notification
+from domain.errors import Conflict
 from domain.events import Actor, Recorded
 from domain.invoices import Invoice, PaymentAttempted
+from domain.refills import RefillRequested
 from service.deps import Deps
-from service.payments import redrive_stale
+from service.payments import charge_invoice, redrive_stale
 from service.unit import Context, try_load
 
 log = structlog.get_logger(__name__)
 
 RECONCILER = "payment_reconciler"
+UNCHARGED = "payment_reconciler_refills"  # its mark over refills whose invoice was never charged
 
 
 def _ctx(event: Recorded) -> Context:
@@ -44,7 +47,37 @@ def _pending(invoice: Invoice | None, number: int) -> bool:
 
 
 def reconcile_payments(deps: Deps, *, page: int = 500, max_pages: int = 20) -> int:
-    """One reconciliation pass; returns how many interrupted attempts it re-drove."""
+    """One reconciliation pass; returns how many interrupted attempts it re-drove or started."""
+    return _redrive_pending(deps, page, max_pages) + _charge_uncharged_refills(deps, page)
+
+
+def _charge_uncharged_refills(deps: Deps, page: int) -> int:
+    """Refills recorded before a refill's attempt joined its own commit may have an open invoice that
+    was never charged (a crash right after the batch): charge them once, as the patient asked."""
+    mark, started = deps.store.tracked_position(UNCHARGED), 0
+    notes = deps.store.notifications(mark, page, ("RefillRequested",))
+    for note in notes:
+        event = decode_notification(note)
+        assert isinstance(event.fact, RefillRequested)
+        loaded = try_load(deps.store, "invoice", event.fact.invoice_id)
+        invoice: Invoice | None = loaded.state if loaded else None
+        if invoice is not None and invoice.status == "OPEN" and not invoice.attempts:
+            if deps.clock() - event.meta.occurred_at < deps.pending_after:
+                break  # its request may still be running: look again next pass
+            patient = try_load(deps.store, "patient", event.fact.patient_id)
+            method = patient.state.method(event.fact.payment_method_id) if patient else None
+            if method is not None:
+                with contextlib.suppress(Conflict):  # someone started one meanwhile: theirs stands
+                    charge_invoice(deps, _ctx(event), invoice.id, method)
+                    started += 1
+        mark = note.id
+    if notes and mark > deps.store.tracked_position(UNCHARGED):
+        with contextlib.suppress(ConcurrentWrite):
+            deps.store.append([], tracking=(UNCHARGED, mark))
+    return started
+
+
+def _redrive_pending(deps: Deps, page: int, max_pages: int) -> int:
     mark = deps.store.tracked_position(RECONCILER)
     after, holding, redriven = mark, False, 0
     done: set[str] = set()

@@ -184,3 +184,43 @@ def test_a_subscription_cycle_charge_interrupted_before_the_gateway_is_finished_
     again = subscriptions.bill_cycle(deps, world.staff, sub.id, 1)  # billed again: nothing new
     assert (again.created, again.invoice.status) == (False, "PAID")
     assert _charges_for(world, cycle.invoice.id) == [True]
+
+
+def test_a_refill_recorded_without_any_charge_attempt_is_charged_once(world: World) -> None:
+    """Refills stranded before this fix (the batch committed, the process died before the charge,
+    issue 10's "invoice and no charge attempt") are charged by the reconciler, once."""
+    from uuid import UUID
+
+    from domain import refills as refill_rules
+    from domain.refills import RefillIds
+
+    deps = world.runtime.deps
+    original = orders.place_order(deps, world.staff, world.patient_id, [(world.product_id, 1)])
+    orders.pay_invoice(deps, world.staff, original.invoice.id, world.card, "pay-legacy")
+    # The batch exactly as a refill request wrote it before the attempt joined its commit.
+    loaded_original = load(deps.store, "order", original.order.id)
+    ids = RefillIds(deps.new_id(), deps.new_id(), "R-LEGACY1", deps.new_id())
+    decision = refill_rules.request_refill(
+        loaded_original.state,
+        load(deps.store, "product", world.product_id).state,
+        load(deps.store, "patient", world.patient_id).state,
+        world.card,
+        ids,
+        "legacy-key",
+        deps.clock(),
+    )
+    batch = deps.batch(world.staff)
+    batch.start(UUID(ids.refill_id), decision.refill)
+    batch.start(UUID(ids.order_id), decision.order)
+    batch.start(UUID(ids.invoice_id), decision.invoice)
+    batch.extend(loaded_original, decision.original)
+    deps.commit(batch)
+
+    assert reconcile_payments(deps) == 0  # its request may still be running
+    _later(world)
+    assert reconcile_payments(deps) == 1
+    assert reconcile_payments(deps) == 0
+    invoice: Invoice = load(deps.store, "invoice", ids.invoice_id).state
+    refill: Refill = load(deps.store, "refill", ids.refill_id).state
+    assert (invoice.status, refill.charge) == ("PAID", "succeeded")
+    assert _charges_for(world, ids.invoice_id) == [True]
