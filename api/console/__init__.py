@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.console import ops, orders, signin, stuck
+from api.console import clinic, ops, orders, signin, stuck
 
 
 def console_routes() -> list[BaseRoute]:
@@ -27,5 +27,6 @@ def console_routes() -> list[BaseRoute]:
         ops.projections,
         ops.rebuild,
         ops.progress,
+        *clinic.routes,
         Mount("/console/static", StaticFiles(packages=[("api.console", "static")]), name="console_static"),
     ]

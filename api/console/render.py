@@ -27,6 +27,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("Stuck orders", "/console/stuck", ("ops", "cs")),
     ("Projections", "/console/projections", ("ops",)),
     ("Exports", "/console/exports", ("compliance",)),
+    ("Today", "/console/clinic", ("clinic",)),
 ]
 
 
