@@ -128,10 +128,8 @@ class SingletonLoop:
         if conn is None:
             self._wake.wait(seconds)
             self._wake.clear()
-        elif wait_for_notify(conn, seconds):
-            # Coalesce the NOTIFYs that queued meanwhile: one step catches up with all of them.
-            for _ in conn.notifies(timeout=0.0):
-                pass
+        else:
+            wait_for_notify(conn, seconds)
 
     def _run(self) -> None:
         while not self._stop.is_set():
