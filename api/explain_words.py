@@ -104,6 +104,10 @@ SITUATION_WORDS: Mapping[Audience, Mapping[Situation, tuple[str, str]]] = {
             "Your order could not be sent to the pharmacy yet.",
             "Nothing to do; our team is resending it.",
         ),
+        "POLICY_STEP_FAILED": (
+            "A step of your order is being retried.",
+            "Nothing to do; it is retried by itself.",
+        ),
         "AWAITING_PHARMACY_ACCEPTANCE": ("Sent to the pharmacy.", "Nothing to do for now."),
         "FULFILLMENT_HELD": (
             "Your order is on hold before the pharmacy: {cause}.",
@@ -178,6 +182,7 @@ SITUATION_WORDS: Mapping[Audience, Mapping[Situation, tuple[str, str]]] = {
         ),
         "PHARMACY_REJECTED": ("The pharmacy{partner_suffix} rejected the order: {detail}", "{action}"),
         "PHARMACY_SUBMISSION_FAILED": ("The pharmacy submission failed: {detail}", "{action}"),
+        "POLICY_STEP_FAILED": ("A worker step failed for this order: {detail}.", "{action}"),
         "AWAITING_PHARMACY_ACCEPTANCE": (
             "Sent to the pharmacy; waiting for it to accept.",
             "Wait for the pharmacy; call it if it takes more than a day.",
@@ -271,6 +276,10 @@ ACTION_WORDS: Mapping[Action, str] = {
         "or refund the order (POST /orders/{order_id}/refund)."
     ),
     "CHECK_WORKER": "Wait a minute; if it stays, check the workers{then}.",
+    "REDRIVE_STEP": (
+        "It is retried with backoff by itself; once the cause is fixed, retry it now "
+        "(ledger replay redrive {order_id})."
+    ),
     "ESCALATE_TO_DEVELOPMENT": "Escalate to development{then}.",
     "NONE": "Nothing to do: the order is closed{then}.",
 }

@@ -38,6 +38,7 @@ Situation = Literal[
     "MEDICAL_REVIEW_NOT_SUBMITTED",
     "PHARMACY_REJECTED",
     "PHARMACY_SUBMISSION_FAILED",
+    "POLICY_STEP_FAILED",
     "AWAITING_PHARMACY_ACCEPTANCE",
     "FULFILLMENT_HELD",
     "AWAITING_PHARMACY_SUBMISSION",
@@ -80,6 +81,7 @@ Action = Literal[
     "CANCEL_OR_REFUND",
     "RESUBMIT_TO_PHARMACY",
     "CHECK_WORKER",
+    "REDRIVE_STEP",
     "ESCALATE_TO_DEVELOPMENT",
     "NONE",
 ]
@@ -175,7 +177,22 @@ def blockers(order: Order, invoice: Invoice | None) -> list[Blocker]:
         return [
             Blocker("CHARGED_BUT_NOT_UPDATED", "CHARGED_BUT_NOT_UPDATED", "ESCALATE_TO_DEVELOPMENT", True)
         ]
-    match order_status(order):
+    status = order_status(order)
+    if order.failed_steps and status not in ("CANCELED", "REFUNDED", "COMPLETED"):
+        # A dead letter: a worker step failed for this order and is being retried with backoff.
+        return [
+            Blocker(
+                "POLICY_STEP_FAILED",
+                "POLICY_STEP_FAILED",
+                "REDRIVE_STEP",
+                True,
+                detail=f"{f.step} failed {f.attempts}x ({f.error}); "
+                f"next try {f.next_try_at:%Y-%m-%d %H:%M:%S} UTC",
+                partner=order.fulfillment_partner,
+            )
+            for f in order.failed_steps
+        ]
+    match status:
         case "CANCELED" | "REFUNDED" | "COMPLETED":
             return []
         case "REJECTED":

@@ -267,6 +267,33 @@ class VendorFactStale(OrderFact):
     detail: str | None = None  # the vendor's words (a rejection's reason)
 
 
+class PolicyStepFailed(OrderFact):
+    """A policy step (the gate, the pharmacy submitter, …) failed for this order: a dead letter kept
+    on the order itself, so one order's trouble never holds up the stream, and retried from here."""
+
+    TYPE = "PolicyStepFailed"
+    step: str
+    error: str
+    attempts: int
+    next_try_at: datetime
+
+
+class PolicyStepRecovered(OrderFact):
+    """A step that had failed for this order went through (retried by the worker or by hand)."""
+
+    TYPE = "PolicyStepRecovered"
+    step: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    step: str
+    error: str
+    attempts: int
+    next_try_at: datetime
+
+
 class OrderShipped(OrderFact):
     TYPE = "OrderShipped"
     carrier: str | None
@@ -345,6 +372,7 @@ class Order:
     pharmacy_progress_at: datetime | None = None  # latest accepted/processing/shipped/delivered
     pharmacy_rejected_at: datetime | None = None
     beluga_latest_at: datetime | None = None  # latest RX_WRITTEN / conclusion / cancelation
+    failed_steps: tuple[FailedStep, ...] = ()  # open dead letters, one per policy step
     accepted: bool = False
     processing: bool = False
     shipped: bool = False
@@ -588,6 +616,12 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
             )
         case OrderDelivered():
             return _progressed(state, fact.delivered_at, delivered=True)
+        case PolicyStepFailed():
+            others = tuple(f for f in state.failed_steps if f.step != fact.step)
+            failed = FailedStep(fact.step, fact.error, fact.attempts, fact.next_try_at)
+            return _with(state, failed_steps=(*others, failed))
+        case PolicyStepRecovered():
+            return _with(state, failed_steps=tuple(f for f in state.failed_steps if f.step != fact.step))
         case OrderCanceled():
             return _with(state, canceled_reason=fact.reason)
         case OrderLineCorrected():

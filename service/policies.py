@@ -9,6 +9,8 @@ Policies, in the order one pass runs them:
 then the payment reconciler (`service.reconcile`) finishes charges interrupted mid-way.
 Every effect is idempotent, so reading a notification twice (after a crash) changes nothing; the
 gate and the submitter write their tracking position in the same transaction as their events.
+A step that fails for an order is a dead letter on that order (`service.dead_letters`), retried with
+backoff, never a reason to stop the stream: one partner's outage delays only that partner's orders.
 On SQLite (no LISTEN/NOTIFY through the library) the worker pages the log, woken early by our own
 commits and otherwise polling; the same loop works on PostgreSQL.
 """
@@ -20,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -28,10 +31,11 @@ from adapters.pharmacy import PharmacyClient
 from adapters.webhook_signature import WebhookPayloadError
 from domain.events import Actor, Recorded
 from domain.webhooks import WebhookReceived
-from service import fulfillment, medical_review, reconcile, webhooks
+from service import dead_letters, fulfillment, medical_review, reconcile, webhooks
+from service.dead_letters import DeadLetters
 from service.deps import Deps
 from service.medical_review import VisitSubmitter
-from service.unit import Context
+from service.unit import Context, try_load
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +51,8 @@ _GATE_INPUTS = (
     "OrderRefunded",
     "PharmacyOrderRejected",
 )
-MAX_FAILURES = 5  # a notification failing this often is logged and skipped, not retried forever
+MAX_FAILURES = 5  # a non-order notification (a stored webhook) failing this often is logged and skipped
+PARTNER_PAUSE = timedelta(seconds=5)  # after a partner was unreachable, its other orders wait untried
 
 
 @dataclass
@@ -59,6 +64,8 @@ class Policies:
     reconcile_every: float = 1.0  # seconds between payment reconciler passes
     _reconciled_at: float = -1e9
     _failures: dict[tuple[str, int], int] = field(default_factory=dict)
+    dead_letters: DeadLetters = field(default_factory=DeadLetters)
+    _partners_down: dict[str, datetime] = field(default_factory=dict)  # partner -> paused until
 
     def ctx(self, name: str, event: Recorded) -> Context:
         return Context(
@@ -69,53 +76,74 @@ class Policies:
         )
 
 
-# A handler returns True when it wrote the tracking position itself (with its events).
-Handler = Callable[[Policies, Recorded, int], bool]
+# A handler returns True when it wrote the tracking position itself (with its events). `tracking` is
+# None when a dead letter is retried: the stream moved on long ago.
+Handler = Callable[[Policies, Recorded, tuple[str, int] | None], bool]
 
 
-def _reapply_webhook(p: Policies, event: Recorded, position: int) -> bool:
+def _reapply_webhook(p: Policies, event: Recorded, tracking: tuple[str, int] | None) -> bool:
     assert isinstance(event.fact, WebhookReceived)
     with contextlib.suppress(WebhookPayloadError):  # verified yet malformed: kept for audit, not applied
         webhooks.reapply_stored(p.deps, event.fact)
     return False
 
 
-def _autosubmit(p: Policies, event: Recorded, position: int) -> bool:
+def _autosubmit(p: Policies, event: Recorded, tracking: tuple[str, int] | None) -> bool:
     medical_review.auto_submit(p.deps, p.ctx(AUTOSUBMIT, event), str(event.originator_id), p.beluga)
     return False
 
 
-def _gate(p: Policies, event: Recorded, position: int) -> bool:
+def _gate(p: Policies, event: Recorded, tracking: tuple[str, int] | None) -> bool:
     fulfillment.evaluate_gate(
         p.deps,
         p.ctx(fulfillment.GATE, event),
         str(event.originator_id),
         frozenset(p.pharmacies),
-        tracking=(fulfillment.GATE, position),
+        tracking=tracking,
     )
-    return True
+    return tracking is not None
 
 
-def _submit(p: Policies, event: Recorded, position: int) -> bool:
-    fulfillment.submit_released(
-        p.deps,
-        p.ctx(fulfillment.SUBMITTER, event),
-        str(event.originator_id),
-        p.pharmacies,
-        tracking=(fulfillment.SUBMITTER, position),
+def _partner_call(p: Policies, order_id: str, call: Callable[[], object]) -> None:
+    """Call a pharmacy for one order unless its partner is known to be down; an unreachable partner
+    pauses only its own orders (each dead-lettered on its order), never the other partners'."""
+    loaded = try_load(p.deps.store, "order", order_id)
+    partner = (loaded.state.fulfillment_partner if loaded else None) or ""
+    until = p._partners_down.get(partner)
+    if until is not None and p.deps.clock() < until:
+        raise fulfillment.SubmissionDeferred(
+            f"the pharmacy {partner} is unreachable; not tried while it is down"
+        )
+    try:
+        call()
+    except fulfillment.SubmissionDeferred:
+        p._partners_down[partner] = p.deps.clock() + PARTNER_PAUSE
+        raise
+    p._partners_down.pop(partner, None)
+
+
+def _submit(p: Policies, event: Recorded, tracking: tuple[str, int] | None) -> bool:
+    order_id = str(event.originator_id)
+    _partner_call(
+        p,
+        order_id,
+        lambda: fulfillment.submit_released(
+            p.deps, p.ctx(fulfillment.SUBMITTER, event), order_id, p.pharmacies, tracking=tracking
+        ),
     )
-    return True
+    return tracking is not None
 
 
-def _cancel(p: Policies, event: Recorded, position: int) -> bool:
-    fulfillment.cancel_if_closed(
-        p.deps,
-        p.ctx(fulfillment.CANCELLER, event),
-        str(event.originator_id),
-        p.pharmacies,
-        tracking=(fulfillment.CANCELLER, position),
+def _cancel(p: Policies, event: Recorded, tracking: tuple[str, int] | None) -> bool:
+    order_id = str(event.originator_id)
+    _partner_call(
+        p,
+        order_id,
+        lambda: fulfillment.cancel_if_closed(
+            p.deps, p.ctx(fulfillment.CANCELLER, event), order_id, p.pharmacies, tracking=tracking
+        ),
     )
-    return True
+    return tracking is not None
 
 
 POLICIES: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
@@ -127,29 +155,42 @@ POLICIES: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
 )
 
 
+_HANDLERS: dict[str, Handler] = {name: handle for name, _topics, handle in POLICIES}
+
+
 def _track(p: Policies, name: str, position: int) -> None:
     with contextlib.suppress(ConcurrentWrite):  # already at or past it (another worker)
         p.deps.store.append([], tracking=(name, position))
 
 
 def _drain(p: Policies, name: str, topics: tuple[str, ...], handle: Handler) -> int:
-    """Handle one page after the tracked position; returns how many notifications were handled."""
+    """Handle one page after the tracked position; returns how many notifications were handled.
+
+    A step that fails for an order is dead-lettered on that order (with this position) and the
+    stream moves on; only a stored webhook's re-apply, which names no order, is retried in place."""
     batch = p.deps.store.notifications(p.deps.store.tracked_position(name), p.page, topics)
     pending: int | None = None  # a handled position whose tracking is not written yet
     handled = 0
     for notification in batch:
         key = (name, notification.id)
+        event = decode_notification(notification)
+        order_id = str(event.originator_id)
         try:
-            wrote = handle(p, decode_notification(notification), notification.id)
-        except fulfillment.SubmissionDeferred:
-            break  # the pharmacy is down: stop here, retry from this notification next time
-        except Exception:
-            count = p._failures[key] = p._failures.get(key, 0) + 1
-            if count < MAX_FAILURES:
-                log.exception("policy.failed", policy=name, position=notification.id, failures=count)
-                break
-            log.error("policy.skipped", policy=name, position=notification.id, failures=count)
-            wrote = False
+            wrote = handle(p, event, (name, notification.id))
+        except Exception as exc:
+            if event.aggregate_type == "order":
+                _dead_letter(p, name, event, exc, (name, notification.id))
+                wrote = True
+            else:
+                count = p._failures[key] = p._failures.get(key, 0) + 1
+                if count < MAX_FAILURES:
+                    log.exception("policy.failed", policy=name, position=notification.id, failures=count)
+                    break
+                log.error("policy.skipped", policy=name, position=notification.id, failures=count)
+                wrote = False
+        else:
+            if p.dead_letters.is_open(order_id, name):  # a later notification got it through
+                dead_letters.record_recovery(p.deps, p.ctx(name, event), order_id, name)
         p._failures.pop(key, None)
         pending = None if wrote else notification.id
         handled += 1
@@ -158,10 +199,61 @@ def _drain(p: Policies, name: str, topics: tuple[str, ...], handle: Handler) -> 
     return handled
 
 
+def _dead_letter(
+    p: Policies, step: str, event: Recorded, exc: Exception, tracking: tuple[str, int] | None
+) -> None:
+    order_id = str(event.originator_id)
+    failed = dead_letters.record_failure(
+        p.deps, p.ctx(step, event), order_id, step, dead_letters.describe(exc), tracking
+    )
+    if failed is not None:
+        log.warning(
+            "policy.dead_letter",
+            policy=step,
+            order_id=order_id,
+            attempts=failed.attempts,
+            next_try_at=failed.next_try_at.isoformat(),
+            error=failed.error,
+        )
+
+
+def retry_step(p: Policies, failure: Recorded) -> bool:
+    """Run a dead-lettered step for its order again; True when it went through (and is closed)."""
+    step = str(getattr(failure.fact, "step", ""))
+    handle = _HANDLERS.get(step)
+    if handle is None:
+        return False
+    order_id = str(failure.originator_id)
+    try:
+        handle(p, failure, None)
+    except Exception as exc:
+        _dead_letter(p, step, failure, exc, None)
+        return False
+    dead_letters.record_recovery(p.deps, p.ctx(step, failure), order_id, step)
+    return True
+
+
+def redrive_due(p: Policies) -> int:
+    """Retry every dead letter whose time has come; returns how many went through."""
+    p.dead_letters.catch_up(p.deps)
+    recovered = sum(retry_step(p, failure) for failure in p.dead_letters.due(p.deps.clock()))
+    p.dead_letters.catch_up(p.deps)
+    return recovered
+
+
+def redrive_order(p: Policies, order_id: str) -> list[tuple[str, bool]]:
+    """`ledger replay redrive ORDER`: retry every open dead letter of one order now, due or not."""
+    p.dead_letters.catch_up(p.deps)
+    failures = [e for (oid, _step), e in list(p.dead_letters.open.items()) if oid == order_id]
+    return [(str(getattr(f.fact, "step", "")), retry_step(p, f)) for f in failures]
+
+
 def run_policies_once(p: Policies) -> int:
     """One pass of every policy over (at most) one page each, then the payment reconciler (at
     most every `reconcile_every` seconds); returns notifications handled and charges re-driven."""
+    p.dead_letters.catch_up(p.deps)
     handled = sum(_drain(p, name, topics, handle) for name, topics, handle in POLICIES)
+    handled += redrive_due(p)
     now = time.monotonic()
     if now - p._reconciled_at >= p.reconcile_every:
         p._reconciled_at = now

@@ -1,4 +1,4 @@
-"""`ledger replay timeline | state | explain | rebuild | drift | lag`: ops tools over history.
+"""`ledger replay timeline | state | explain | rebuild | drift | lag | redrive`: ops tools over history.
 
 An order is named by its id or its number (R-…). Every command reads the store and views the
 settings point at (DATABASE_URL, else the SQLite files under ./var) and starts no workers.
@@ -22,7 +22,7 @@ from adapters.eventstore import LedgerStore
 from api.explain_words import explanation_out
 from domain.errors import NotFound
 from domain.explain import explain
-from ledger.bootstrap import build_offline
+from ledger.bootstrap import build_offline, build_runtime
 from ledger.cli.common import cli_settings
 from projections.cs_orders import CsOrdersProjection, cs_document
 from projections.db import ViewDatabase
@@ -34,6 +34,7 @@ from replay.order_ref import resolve_order
 from replay.state import VersionBeyondHistory, state_at
 from replay.support_view import complete_view, explain_order
 from replay.timeline import timeline
+from service.policies import redrive_order
 
 replay_app = typer.Typer(
     help="Replay history: timelines, past states, explanations, rebuilds, drift, lag.", no_args_is_help=True
@@ -350,3 +351,28 @@ def lag_cmd(as_json: AsJson = False) -> None:
             lag.name, str(lag.position), str(lag.head), str(lag.events_behind), f"{lag.seconds_behind:.1f}"
         )
     out.print(table)
+
+
+@replay_app.command("redrive")
+def redrive_cmd(order: OrderArg, as_json: AsJson = False) -> None:
+    """Retry an order's failed worker steps (its dead letters) now, without waiting for the backoff."""
+    settings, _ = cli_settings()
+    runtime = build_runtime(settings)
+    try:
+        order_id = resolve_order(
+            runtime.deps.store, runtime.views, list(runtime.projections), runtime.organization_id, order
+        )
+        if order_id is None:
+            raise _no_order(order)
+        results = redrive_order(runtime.policies, order_id)
+    finally:
+        runtime.shutdown()
+    if as_json:
+        _dump({"order_id": order_id, "steps": [{"step": s, "recovered": ok} for s, ok in results]})
+        return
+    if not results:
+        out.print(f"{order}: no failed steps to retry")
+    for step, ok in results:
+        out.print(f"{step}: {'went through' if ok else 'failed again (recorded; retried with backoff)'}")
+    if not all(ok for _step, ok in results):
+        raise typer.Exit(1)

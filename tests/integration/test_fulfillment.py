@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -82,6 +83,11 @@ class World:
 
     def settle(self) -> None:
         run_until_idle(self.runtime.policies)
+
+    def later(self, by: timedelta) -> None:
+        """Move the ledger's clock on, so dead letters waiting out their backoff are due."""
+        moved = datetime.now(UTC) + by
+        self.runtime.deps.clock = lambda: moved
 
 
 def _t() -> Any:
@@ -175,15 +181,18 @@ def test_a_pharmacy_outage_is_recorded_once_and_retried_under_the_same_key(world
     order_id = world.refill()
     world.rx(order_id, "med-sema")
     httpx.post(world.pharmacy.url + "/_sandbox/fail-next", json={"status": 503, "times": 2})
-    world.settle()  # released; two calls answered 503 (the worker stops at the second, for now)
+    world.settle()  # released; the call answered 503: dead-lettered on the order, retried with backoff
     order = load(world.runtime.deps.store, "order", order_id).state
     assert order.fulfillment_released
     assert not order.pharmacy_submitted
     assert world.types(order_id).count("PharmacySubmissionFailed") == 1
     assert world.at_pharmacy() == []
-    world.settle()
+    for minutes in (1, 2):  # the first retry meets the second 503, the next one goes through
+        world.later(timedelta(minutes=minutes))
+        world.settle()
     order = load(world.runtime.deps.store, "order", order_id).state
     assert order.pharmacy_submitted
+    assert world.types(order_id).count("PharmacySubmissionFailed") == 1
     assert [(o["referenceId"], o["submissions"]) for o in world.at_pharmacy()] == [(order_id, 1)]
     assert order_status(order) == "AWAITING_FULFILLMENT"
 

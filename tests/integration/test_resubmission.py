@@ -137,7 +137,7 @@ def test_resubmission_is_refused_while_the_pharmacy_may_hold_the_order_or_once_c
     httpx.post(world.pharmacy.url + "/_sandbox/fail-next", json={"status": 503, "times": 50})
     world.settle()
     assert _order(world, unknown).pharmacy_error is not None
-    assert [b.action for b in blockers(_order(world, unknown), None)] == ["WAIT"]
+    assert [b.code for b in blockers(_order(world, unknown), None)] == ["POLICY_STEP_FAILED"]
     with pytest.raises(Conflict) as refused:
         resubmit_to_pharmacy(deps, OPS, unknown, "impatient", _partners(world))
     assert refused.value.reasons == ("NOTHING_TO_RESUBMIT",)

@@ -4,6 +4,7 @@ cancel (issue 10, defect 1). Real store, real pharmacy sandbox over loopback HTT
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -46,6 +47,7 @@ def test_a_refund_after_release_while_the_pharmacy_is_down_is_never_submitted(wo
     assert _order(world, order_id).fulfillment_released
     orders.refund_order(world.runtime.deps, world.staff, order_id, "patient changed their mind")
     world.settle()
+    world.later(timedelta(minutes=1))  # the dead-lettered submission is retried once its wait is over
     world.settle()
 
     order = _order(world, order_id)
