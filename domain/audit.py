@@ -66,6 +66,16 @@ class OrdersSearched(Fact):
     searched_at: datetime
 
 
+class ComplianceExportDownloaded(Fact):
+    """A file of a completed export was handed out over HTTP: who took which file, and when."""
+
+    TYPE = "ComplianceExportDownloaded"
+    AGGREGATE = "compliance_export"
+    file: str
+    downloaded_by: str
+    downloaded_at: datetime
+
+
 ExportStatus = Literal["running", "completed", "failed"]
 
 

@@ -13,6 +13,7 @@ from uuid import UUID
 from domain.audit import (
     ComplianceExport,
     ComplianceExportCompleted,
+    ComplianceExportDownloaded,
     ComplianceExportFailed,
     OrderHistoryRead,
     OrdersSearched,
@@ -63,6 +64,21 @@ def record_search(deps: Deps, ctx: Context, query: str, order_ids: Sequence[str]
             searched_at=now,
         ),
     )
+
+
+def record_download(deps: Deps, ctx: Context, export_id: str, file: str) -> None:
+    """Append `ComplianceExportDownloaded` to the export's own stream before the file is handed out."""
+
+    def attempt() -> None:
+        loaded = load_owned(deps.store, ctx, "compliance_export", UUID(export_id))
+        batch = deps.batch(ctx)
+        batch.extend(
+            loaded,
+            ComplianceExportDownloaded(file=file, downloaded_by=ctx.actor.label(), downloaded_at=batch.now),
+        )
+        deps.commit(batch)
+
+    retry_on_conflict(attempt)
 
 
 def start_export(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.console import clinic, ops, orders, signin, stuck
+from api.console import clinic, exports, ops, orders, signin, stuck
 
 
 def console_routes() -> list[BaseRoute]:
@@ -25,6 +25,9 @@ def console_routes() -> list[BaseRoute]:
         orders.take_action,
         stuck.stuck,
         ops.projections,
+        exports.exports,
+        exports.create,
+        exports.download,
         ops.rebuild,
         ops.progress,
         *clinic.routes,
