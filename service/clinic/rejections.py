@@ -12,6 +12,7 @@ from domain.clinic.sig import check_sig
 from domain.errors import Conflict, InvalidCommand, NotFound
 from domain.orders import Order, OrderLineCorrected
 from domain.parties import Patient
+from service.clinic import stock
 from service.clinic.directory import clinic_of
 from service.clinic.reads import clinic_order
 from service.deps import Deps, retry_on_conflict
@@ -62,7 +63,13 @@ def resubmit_rejected_line(
             deps.commit(batch)
 
         retry_on_conflict(correct)
-    return resubmit_to_pharmacy(deps, ctx, order_id, reason, configured_partners)
+    # The rejection gave the vials back: take them again first, so a resubmission never oversells.
+    stock.reserve_again(deps, ctx, order)
+    try:
+        return resubmit_to_pharmacy(deps, ctx, order_id, reason, configured_partners)
+    except Exception:
+        stock.release(deps, ctx, order, "resubmission refused")
+        raise
 
 
 def _check_fix(

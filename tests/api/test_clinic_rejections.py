@@ -16,7 +16,7 @@ from adapters.payments.fake import FakeGateway
 from domain.clinic.rejections import rejected_paid_line
 from domain.invoices import Invoice
 from service.unit import load
-from tests.api.test_clinic_api import GOOD_SIG, add, checkout, npi, ok, open_cart, set_up
+from tests.api.test_clinic_api import GOOD_SIG, add, checkout, npi, offer, ok, open_cart, set_up
 from tests.support.app import Ledger
 from tests.support.vendors import Stack, running_stack
 
@@ -122,11 +122,20 @@ def test_rejected_paid_line_is_refunded_alone_or_fixed_and_resubmitted(stack: St
     )
     assert bad.status_code == 422
     fixed_sig = "Inject 0.5 mg subcutaneously once weekly"
+    # with no vial left at the pharmacy the resubmission is refused, and nothing is sent or held
+    sema = {k: v for k, v in c.belmar.offerings[c.sema].items() if k != "product_id"}
+    admin_ledger = StackLedger(stack)
+    offer(admin_ledger, c.belmar, c.sema, **{**sema, "on_hand": 0})  # type: ignore[arg-type]
+    empty = c.call("POST", f"/clinic/orders/{second['id']}/resubmit", json={"reason": "x", "sig": fixed_sig})
+    assert empty.status_code == 422, empty.text
+    assert empty.json()["reasons"] == ["OUT_OF_STOCK"]
+    offer(admin_ledger, c.belmar, c.sema, **{**sema, "on_hand": stock_before + 3})  # type: ignore[arg-type]
     r = c.call(
         "POST", f"/clinic/orders/{second['id']}/resubmit", json={"reason": "SIG rewritten", "sig": fixed_sig}
     )
     assert r.status_code == 202, r.text
     assert r.json()["sig"] == fixed_sig
+    assert on_hand() == stock_before + 2  # the resubmitted line holds its vial again; the refunded one not
     stack.wait_order(second["id"], lambda x: x["fulfillment"]["status"] == "submitted", what="resubmission")
     sent = {o["referenceId"]: o["request"] for o in stack.pharmacy("GET", "/_sandbox/orders").json()}
     assert [rx["sig"] for rx in sent[f"{second['id']}.2"]["rxs"]] == [fixed_sig]
