@@ -11,14 +11,14 @@ Every effect is idempotent, so reading a notification twice (after a crash) chan
 gate and the submitter write their tracking position in the same transaction as their events.
 A step that fails for an order is a dead letter on that order (`service.dead_letters`), retried with
 backoff, never a reason to stop the stream: one partner's outage delays only that partner's orders.
-On SQLite (no LISTEN/NOTIFY through the library) the worker pages the log, woken early by our own
-commits and otherwise polling; the same loop works on PostgreSQL.
+`ledger.fulfillment.start_policy_worker` runs the passes as a singleton job (`adapters.singleton`): one
+active worker across processes under an advisory lock, woken by LISTEN/NOTIFY on PostgreSQL and by this
+process's own commits on SQLite.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -269,37 +269,3 @@ def run_until_idle(p: Policies, max_passes: int = 1000) -> int:
         if handled == 0:
             break
     return total
-
-
-class PolicyWorker:
-    """Runs the policies in a daemon thread until stopped; woken early by commits in this process."""
-
-    def __init__(self, policies: Policies, poll_seconds: float = 0.5) -> None:
-        self.policies = policies
-        self.poll_seconds = poll_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="policy-worker", daemon=True)
-
-    def start(self) -> None:
-        self.policies.deps.after_commit.append(lambda _position: self._wake.set())
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        backoff = self.poll_seconds
-        while not self._stop.is_set():
-            try:
-                handled = run_policies_once(self.policies)
-                backoff = self.poll_seconds
-            except Exception:  # the store itself failed: keep the worker alive, back off
-                log.exception("policy_worker.error")
-                handled, backoff = 0, min(backoff * 2, 30.0)
-            if handled == 0:
-                self._wake.wait(backoff)
-                self._wake.clear()
