@@ -225,7 +225,8 @@ def remove_line(deps: Deps, ctx: Context, user_id: str, cart_id: str, line_id: s
 
 
 def validate(deps: Deps, ctx: Context, user_id: str, cart_id: str) -> CartValidated:
-    """Validate the whole cart and record the outcome, so the audit shows what was known before paying."""
+    """Validate the whole cart and record the outcome, so the audit shows what was known before paying
+    (once per distinct outcome: validating an unchanged cart again records nothing new)."""
     clinic = clinic_of(deps, ctx, user_id)
 
     def attempt() -> CartValidated:
@@ -239,7 +240,9 @@ def validate(deps: Deps, ctx: Context, user_id: str, cart_id: str) -> CartValida
             line_count=len(cart.lines),
             total_cents=cart_total(price_cart(cart, world)),
         )
-        if cart.checked_out is None:
+        # The same outcome on an unchanged cart is already on record (any edit clears it): a second
+        # record would tell the audit nothing and grow the cart's stream with every click.
+        if cart.checked_out is None and cart.last_validation != outcome:
             batch = deps.batch(ctx)
             batch.extend(loaded, outcome)
             deps.commit(batch)

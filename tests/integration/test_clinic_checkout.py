@@ -17,7 +17,7 @@ from domain.status import order_status
 from service import catalog, clinic
 from service.deps import Deps
 from service.reconcile import reconcile_payments
-from service.unit import Context
+from service.unit import Context, load
 
 STATES = ("TX", "CA", "NY", "FL")
 
@@ -323,3 +323,15 @@ def test_an_interrupted_checkout_charge_is_finished_once_by_a_replay_or_the_reco
     paid_for = [c.metadata["invoice_id"] for c in day.gateway.charges() if c.succeeded]
     assert sorted(paid_for) == sorted([lost.invoice.id, unsent.invoice.id])  # once each
     assert {order_status(o) for o in finished.orders} != {"PENDING_PAYMENT"}
+
+
+def test_validating_an_unchanged_cart_again_records_nothing_new(day: RefillDay) -> None:
+    ctx = as_user(day)
+    cart_id, (line,) = fill_cart(day, day.patients[:1])
+    first = clinic.validate(day.deps, ctx, day.user, cart_id)
+    version = load(day.deps.store, "cart", cart_id).version
+    assert clinic.validate(day.deps, ctx, day.user, cart_id) == first
+    assert load(day.deps.store, "cart", cart_id).version == version
+    clinic.change_line(day.deps, ctx, day.user, cart_id, line, quantity=3)  # an edit: a new outcome
+    clinic.validate(day.deps, ctx, day.user, cart_id)
+    assert load(day.deps.store, "cart", cart_id).version == version + 2
