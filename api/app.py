@@ -24,6 +24,7 @@ from api import (
     routes_medical,
     routes_orders,
     routes_search,
+    routes_subscriptions,
     routes_support,
     webhooks,
 )
@@ -125,6 +126,7 @@ def create_app(
         Route("/healthz", health, methods=["GET"], include_in_schema=False),
         *routes_catalog.routes,
         *routes_orders.routes,
+        *routes_subscriptions.routes,
         *clinic.routes,
         *routes_events.routes,
         *routes_compliance.routes,

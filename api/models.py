@@ -330,13 +330,48 @@ class RefillReply(BaseModel):
     created: bool
 
 
+class DunningAttemptOut(BaseModel):
+    retry: int  # 0: the cycle's own charge; n: the n-th retry
+    attempt: int  # the invoice's payment attempt number
+    decline_code: str | None
+    gateway_message: str
+    hard_decline: bool  # lost/stolen card, no such card: not retried
+    declined_at: datetime
+    next_retry_at: datetime | None
+
+
+class DunningOut(BaseModel):
+    state: Literal["RETRYING", "PAST_DUE"]
+    cycle_number: int
+    invoice_id: str
+    next_retry_at: datetime | None
+    attempts: list[DunningAttemptOut]
+    explanation: str
+
+
 class SubscriptionOut(BaseModel):
     id: str
     patient_id: str
     product_id: str
-    payment_method_id: str
+    payment_method_id: str  # the card cycles and retries charge now
     interval_days: int
+    state: Literal["ACTIVE", "PAUSED", "PAST_DUE", "CANCELED"]
+    starts_at: datetime | None  # cycle k is due at starts_at + k * interval_days
+    next_cycle_number: int
+    next_cycle_at: datetime | None
     cycles: dict[str, str]  # cycle number -> order id
+    not_billed: dict[str, str]  # cycle number -> PAUSED / SKIPPED / PAST_DUE
+    skip_requested: list[int]
+    dunning: DunningOut | None
+    explanation: str  # renewal or refill, in words
+
+
+class SubscriptionMethodIn(Strict):
+    payment_method_id: Id
+
+
+class SubscriptionCancelIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = "requested"
 
 
 class CycleReply(BaseModel):

@@ -21,6 +21,7 @@ from service.deps import Deps
 from service.feed import Wakeup
 from service.medical_review import VisitSubmitter
 from service.policies import Policies
+from service.timers import TimerRunner
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Runtime:
     signer: Signer  # seals checkpoints and signs compliance exports (LEDGER_SIGNING_KEY)
     export_dir: Path  # where compliance exports are written
     policies: Policies  # fulfillment gate, pharmacy submitter, medical-review auto-submit
+    timers: TimerRunner  # fires due durable timers: subscription cycles, their charges, dunning retries
+    timer_poll_seconds: float = 1.0  # LEDGER_TIMER_POLL_SECONDS: the timer worker's longest sleep
     beluga: VisitSubmitter | None = None  # None: submissions are recorded as failed, naming the setting
     pharmacies: Mapping[str, PharmacyClient] = field(default_factory=dict)
     webhook_secrets: dict[str, str] = field(default_factory=dict)

@@ -167,13 +167,65 @@ def refill_out(r: Refill) -> m.RefillOut:
     )
 
 
+_SUBSCRIPTION_WORDS = (
+    "A subscription: the ledger bills each cycle by itself every {days} days and creates a "
+    "'subscription renewal' order for it (source context SUBSCRIPTION_CYCLE). These are not refills: "
+    "a refill is only ever requested by the patient from the Orders page."
+)
+
+
+def dunning_out(s: Subscription) -> m.DunningOut | None:
+    d = s.dunning
+    if d is None:
+        return None
+    last = d.attempts[-1] if d.attempts else None
+    if d.past_due:
+        why = "a hard decline (the card cannot be charged again)" if last and last.hard else "the last retry"
+        words = (
+            f"Cycle {d.cycle_number} is past due after {why}; the invoice stays open and can be paid with "
+            "another card. No further cycle is billed until it is paid."
+        )
+    else:
+        words = (
+            f"Cycle {d.cycle_number} was declined; it is retried on its own on the dunning schedule. "
+            "The invoice stays open and can be paid with another card meanwhile."
+        )
+    return m.DunningOut(
+        state="PAST_DUE" if d.past_due else "RETRYING",
+        cycle_number=d.cycle_number,
+        invoice_id=d.invoice_id,
+        next_retry_at=d.next_retry_at,
+        attempts=[
+            m.DunningAttemptOut(
+                retry=a.retry,
+                attempt=a.attempt,
+                decline_code=a.decline_code,
+                gateway_message=a.message,
+                hard_decline=a.hard,
+                declined_at=a.declined_at,
+                next_retry_at=a.next_retry_at,
+            )
+            for a in d.attempts
+        ],
+        explanation=words,
+    )
+
+
 def subscription_out(s: Subscription) -> m.SubscriptionOut:
     st = s.started
     return m.SubscriptionOut(
         id=s.id,
         patient_id=st.patient_id,
         product_id=st.product_id,
-        payment_method_id=st.payment_method_id,
+        payment_method_id=s.payment_method_id,
         interval_days=st.interval_days,
+        state=s.state,
+        starts_at=st.starts_at,
+        next_cycle_number=s.next_cycle,
+        next_cycle_at=s.next_cycle_at,
         cycles={str(n): order_id for n, (order_id, _) in sorted(s.cycles.items())},
+        not_billed={str(n): reason for n, reason in sorted(s.not_billed.items())},
+        skip_requested=sorted(s.skip_requested),
+        dunning=dunning_out(s),
+        explanation=_SUBSCRIPTION_WORDS.format(days=st.interval_days),
     )

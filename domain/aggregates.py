@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from domain import catalog, idempotency, invoices, orders, parties, refills, subscriptions
+from domain import catalog, idempotency, invoices, orders, parties, refills, subscriptions, timers
 from domain.clinic import cart, directory, pharmacies, quickfills
 from domain.events import Fact
 from domain.webhooks import evolve_webhook
@@ -20,6 +20,7 @@ EVOLVERS: dict[str, Evolve] = {
     "invoice": invoices.evolve_invoice,
     "refill": refills.evolve_refill,
     "subscription": subscriptions.evolve_subscription,
+    "timer": timers.evolve_timer,
     "idempotency_key": idempotency.evolve_claim,
     "idempotent_request": idempotency.evolve_idempotent_request,
     "clinic": directory.evolve_clinic,

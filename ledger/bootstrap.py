@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from adapters.chain import Signer
+from adapters.clock import Clock
 from adapters.eventstore import LedgerStore
 from adapters.payments.fake import FakeGateway
 from adapters.payments.port import PaymentGateway
@@ -22,9 +23,12 @@ from projections.order_index import OrderIndex
 from projections.order_search import OrderSearch, PatientIndex
 from projections.runner import Projection, ensure_schema
 from projections.support import support_projections
+from projections.timers import DueTimers
 from service.catalog import configure_organization
 from service.deps import Deps
 from service.medical_review import VisitSubmitter
+from service.subscription_billing import subscription_handlers
+from service.timers import TimerRunner
 from service.unit import Context
 
 SYSTEM = Actor(kind="system", id="bootstrap")
@@ -37,6 +41,7 @@ class Wiring:
     gateways: dict[str, PaymentGateway] = field(default_factory=dict)
     beluga: VisitSubmitter | None = None  # else built from LEDGER_BELUGA_URL
     pharmacies: dict[str, PharmacyClient] | None = None  # else built from LEDGER_PHARMACY_URL
+    clock: Clock | None = None  # tests' hand-moved clock; else LEDGER_NOW or the system's
 
 
 def build_gateways(settings: Settings) -> dict[str, PaymentGateway]:
@@ -70,9 +75,10 @@ def build_views(settings: Settings) -> ViewDatabase:
 
 def default_projections(store: LedgerStore | None = None) -> list[Projection]:
     if store is None:
-        return [OrderIndex()]
+        return [OrderIndex(), DueTimers()]
     # order status, CS view, stuck orders; then what CS search reads
-    return [OrderIndex(), *support_projections(store), PatientIndex(), OrderSearch()]
+    # and the due-timer index the timer worker reads
+    return [OrderIndex(), *support_projections(store), PatientIndex(), OrderSearch(), DueTimers()]
 
 
 def build_store(settings: Settings) -> LedgerStore:
@@ -111,7 +117,11 @@ def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
     store = build_store(settings)
     gateways = {**build_gateways(settings), **wiring.gateways}
     deps = Deps(
-        store=store, gateways=gateways, pending_after=timedelta(seconds=settings.payment_pending_after_s)
+        store=store,
+        gateways=gateways,
+        pending_after=timedelta(seconds=settings.payment_pending_after_s),
+        clock=wiring.clock or settings.clock(),
+        dunning_retry_days=settings.dunning_retry_days,
     )
     views = build_views(settings)
     projections = default_projections(store)
@@ -128,6 +138,8 @@ def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
         signer=build_signer(settings),
         export_dir=export_dir(settings),
         policies=policies,
+        timers=TimerRunner(deps, views, subscription_handlers(), page=settings.timer_page),
+        timer_poll_seconds=settings.timer_poll_seconds,
         beluga=policies.beluga,
         pharmacies=policies.pharmacies,
         webhook_secrets={

@@ -86,7 +86,7 @@ def run(settings: Settings, runtime: Runtime, *, host: str, port: int, processes
     """Serve until interrupted. `runtime` was built (and the demo seeded) by the caller."""
     uv: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "access_log": False}
     if not settings.is_postgres:
-        start_workers(runtime, ("policies", "projections", "sealer"))  # in threads, beside the API
+        start_workers(runtime, ("policies", "projections", "sealer", "timers"))  # in threads, beside the API
         uvicorn.run(create_app(runtime, on_startup=[thread_limiter(settings.api_threads)]), **uv)
         return
     child = start_worker_process(settings) if workers else None

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from adapters.clock import Clock, StartedAt, system_clock
 from adapters.dburl import eventsourcing_env, libpq_conninfo, parse_database_url
 
 _LOCAL_SECRETS = (
@@ -62,6 +64,32 @@ class Settings(BaseSettings):
     # the payment reconciler (and a replay of the key) re-drives it, asking the gateway first.
     payment_pending_after_s: float = Field(120.0, alias="LEDGER_PAYMENT_PENDING_AFTER_SECONDS", gt=0)
     export_dir: Path | None = Field(None, alias="LEDGER_EXPORT_DIR")  # default: <var>/exports
+    # Local only: start the ledger's clock at this instant (it runs on from there), so a demo reaches
+    # a subscription's due date by restarting with a later value. Production refuses it.
+    now: datetime | None = Field(None, alias="LEDGER_NOW")
+    # Days after a subscription cycle's first decline on which it is retried (dunning).
+    dunning_retry_days: Annotated[tuple[int, ...], NoDecode] = Field(
+        (1, 3, 5), alias="LEDGER_DUNNING_RETRY_DAYS"
+    )
+    timer_poll_seconds: float = Field(1.0, alias="LEDGER_TIMER_POLL_SECONDS")  # the timer worker's wake-up
+
+    @field_validator("dunning_retry_days", mode="before")
+    @classmethod
+    def _days_list(cls, value: object) -> object:
+        if isinstance(value, str):  # "1,3,5" as well as JSON "[1, 3, 5]"
+            text = value.strip().strip("[]")
+            return tuple(int(part) for part in text.split(",") if part.strip())
+        return value
+
+    @field_validator("dunning_retry_days")
+    @classmethod
+    def _days_increasing(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(day < 1 for day in value) or list(value) != sorted(set(value)):
+            raise ValueError("LEDGER_DUNNING_RETRY_DAYS must be increasing whole days, each at least 1")
+        return value
+
+    def clock(self) -> Clock:
+        return system_clock if self.now is None else StartedAt(self.now)
 
     @property
     def json_logs(self) -> bool:
@@ -102,6 +130,8 @@ class Settings(BaseSettings):
         if self.payment_gateway == "stripe" and not self.stripe_api_key:
             missing.append("LEDGER_STRIPE_API_KEY")
         if self.env == "production":
+            if self.now is not None:
+                raise SettingsError("LEDGER_NOW is for local environments only; production keeps real time")
             if missing:
                 raise SettingsError("Missing required settings: " + ", ".join(missing))
             return self, []

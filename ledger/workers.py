@@ -4,7 +4,9 @@
 - `policies`: webhook re-apply, medical-review auto-submit, fulfillment gate, pharmacy submitter;
 - `projections`: order index, order status, CS view, stuck orders (one advisory lock per projection);
 - `sealer`: the hash chain and its signed checkpoints;
-- `relay`: the event log to NATS JetStream (only with `NATS_URL`).
+- `relay`: the event log to NATS JetStream (only with `NATS_URL`);
+- `timers`: due durable timers (subscription cycles, dunning retries). Not a singleton: several may
+  run at once, each claiming its own due rows (`service.timers`), every timer firing once.
 
 Each sleeps on LISTEN/NOTIFY on PostgreSQL (`adapters.singleton`), so any number of worker processes can
 run for failover: the stand-bys take over within a second of the active one dying.
@@ -22,10 +24,11 @@ from adapters.nats_relay import NatsRelay, RelayConfig, TrackingDatabase
 from adapters.singleton import SingletonLoop
 from api.runtime import Runtime
 from ledger.fulfillment import start_policy_worker
+from ledger.timers import start_timer_worker
 from projections.sealer import seal
 from projections.worker import ProjectionWorker
 
-KINDS = ("policies", "projections", "sealer", "relay")
+KINDS = ("policies", "projections", "sealer", "relay", "timers")
 
 
 class Stoppable(Protocol):
@@ -109,6 +112,8 @@ def start_workers(
             started.append(start_projection_worker(runtime))
         elif kind == "sealer":
             started.append(start_sealer(runtime))
+        elif kind == "timers":
+            started.append(start_timer_worker(runtime))
         elif kind == "relay" and nats_url:
             started.append(start_relay(runtime, RelayConfig(url=nats_url, replicas=nats_replicas)))
         elif kind != "relay":

@@ -34,6 +34,7 @@ class Deps:
     # A charge attempt (or a keyed request) with no outcome after this long is presumed
     # interrupted: a replay of its key or the payment reconciler re-drives it.
     pending_after: timedelta = STALE_ATTEMPT_AFTER
+    dunning_retry_days: tuple[int, ...] = (1, 3, 5)  # LEDGER_DUNNING_RETRY_DAYS: retries after a decline
 
     def batch(self, ctx: Context) -> Batch:
         return Batch(ctx, self.clock(), self.new_uuid)

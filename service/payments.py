@@ -33,6 +33,7 @@ from domain.orders import OrderCharged
 from domain.parties import Patient, SavedPaymentMethod
 from domain.refills import RefillChargeFailed, RefillChargeSucceeded
 from service.deps import Deps, retry_on_conflict
+from service.dunning import record_cycle_outcome
 from service.idempotency import KeyedRequest, claim, claimed_resource
 from service.unit import Batch, Context, load, load_owned, try_load
 
@@ -259,6 +260,7 @@ def record_outcome(
         refill = refill_id or refill_of(deps, invoice)
         if refill is not None:
             _record_refill_charge(deps, batch, refill, number, outcome)
+        record_cycle_outcome(deps, batch, invoice, number, outcome)  # a subscription cycle's dunning
         deps.commit(batch)
         return load(deps.store, "invoice", invoice_id).state  # type: ignore[no-any-return]
 

@@ -61,6 +61,9 @@ _CARDS: dict[str, _TestCard] = {
         "visa", "0127", "incorrect_cvc", "Your card's security code is incorrect."
     ),
     "pm_card_chargeDeclinedFraudulent": _TestCard("visa", "0019", "fraudulent"),
+    # Hard declines: the issuer says never to retry (subscription dunning stops at once).
+    "pm_card_chargeDeclinedLostCard": _TestCard("visa", "9987", "lost_card"),
+    "pm_card_chargeDeclinedStolenCard": _TestCard("visa", "9979", "stolen_card"),
     "pm_card_chargeDeclinedProcessingError": _TestCard(
         "visa", "0119", "processing_error", "An error occurred while processing your card."
     ),

@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from adapters.clock import Clock
 from adapters.payments.fake import FakeGateway
 from api.app import create_app
 from api.auth import issue_token
@@ -127,9 +128,11 @@ class Ledger:
 
 
 @contextmanager
-def running_ledger(var_dir: Path, database_url: str | None = None, **overrides: Any) -> Iterator[Ledger]:
+def running_ledger(
+    var_dir: Path, database_url: str | None = None, *, clock: Clock | None = None, **overrides: Any
+) -> Iterator[Ledger]:
     settings = ledger_settings(var_dir, database_url, **overrides)
     gateway = FakeGateway()
-    runtime = build_runtime(settings, Wiring(gateways={"fake": gateway}))
+    runtime = build_runtime(settings, Wiring(gateways={"fake": gateway}, clock=clock))
     with TestClient(create_app(runtime), raise_server_exceptions=True) as client:
         yield Ledger(runtime, client, gateway, settings)
