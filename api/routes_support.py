@@ -4,7 +4,7 @@ projection lag and rebuilds without downtime."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
@@ -13,23 +13,28 @@ from api import models as m
 from api.endpoint import Call, Reply, endpoint
 from api.explain_words import blocker_from, blocker_out, blocker_words, explanation_out, summary
 from api.problems import ApiError, Problem
-from api.views import order_out
+from api.views import order_out, subscription_out
 from domain.errors import Conflict, NotFound
 from domain.explain import explain
 from projections.cs_orders import CsOrdersProjection, cs_document
 from projections.order_status import status_counts
 from projections.runner import Projection, catch_up, is_versioned, position_of
 from projections.stuck import stuck_orders
+from projections.timers import overdue_timers
 from projections.worker import lag_of
 from replay.history import NoSuchOrder, fold_events, order_stream
 from replay.rebuild import Progress, rebuild
 from replay.state import VersionBeyondHistory, state_at
 from replay.support_view import complete_view
 from replay.timeline import timeline
+from service import subscriptions
 from service.audit import record_history_read
 from service.search import resolve_order
 
 ERRORS: dict[int, type[Problem]] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
+
+
+TIMER_GRACE = timedelta(minutes=1)  # beyond any wake-up delay of a running timer worker
 
 
 class Loose(BaseModel):
@@ -117,6 +122,8 @@ class CsViewOut(BaseModel):
     medical_review: Loose
     fulfillment: Loose
     escalations: list[EscalationOut]
+    # A subscription cycle's subscription: next cycle date, dunning state, attempts with gateway messages.
+    subscription: m.SubscriptionOut | None = None
 
 
 class ActorOut(BaseModel):
@@ -178,8 +185,21 @@ class StuckOrderOut(BaseModel):
     action: str
 
 
+class OverdueTimerOut(BaseModel):
+    timer_id: str
+    purpose: str  # e.g. subscription.cycle, subscription.charge
+    key: str  # which occurrence: cycle-3, cycle-3-charge-1
+    stream_type: str
+    stream_id: str
+    due_at: datetime
+    overdue_seconds: float
+
+
 class StuckOut(BaseModel):
     orders: list[StuckOrderOut]
+    # Durable timers that should have fired more than a minute ago: the timer worker is down or failing.
+    overdue_timers: list[OverdueTimerOut] = []
+    overdue_timers_total: int = 0
 
 
 class RebuildStateOut(BaseModel):
@@ -260,7 +280,11 @@ def _fold_order(call: Call, order_id: str) -> Any:
 def get_cs_view(call: Call) -> Reply:
     rt = call.runtime
     order_id = resolve_order(rt.deps, rt.views, rt.projections, call.ctx(), call.path("order_id"))
-    return Reply(200, CsViewOut.model_validate(cs_view(call, order_id)))
+    view = cs_view(call, order_id)
+    if view.get("subscription_id"):
+        sub = subscriptions.get_subscription(rt.deps, call.ctx(), view["subscription_id"])
+        view["subscription"] = subscription_out(sub)
+    return Reply(200, CsViewOut.model_validate(view))
 
 
 @endpoint(
@@ -346,17 +370,38 @@ def get_stuck(call: Call) -> Reply:
     if projection is None:
         raise NotFound("The stuck-orders projection is not registered.")
     catch_up(call.runtime.deps.store, call.runtime.views, projection)
+    now = call.runtime.deps.clock()
+    for timers_index in (p for p in call.runtime.projections if p.name == "due_timers"):
+        catch_up(call.runtime.deps.store, call.runtime.views, timers_index)
     rows = stuck_orders(
         call.runtime.views,
         call.principal.organization_id,
-        datetime.now(UTC),
+        now,
         min_age_seconds=q.min_age_seconds,
         only_action=q.only_action,
         limit=q.limit,
         # Twice the reconciler's stale limit: by then it re-drove the attempt and could not settle it.
         payment_overdue_after_s=2 * call.runtime.deps.pending_after.total_seconds(),
     )
-    return Reply(200, StuckOut(orders=[_stuck_row(r) for r in rows]))
+    timers, total = overdue_timers(
+        call.runtime.views, call.principal.organization_id, now - TIMER_GRACE, limit=q.limit
+    )
+    overdue = [
+        OverdueTimerOut(
+            timer_id=t.timer_id,
+            purpose=t.purpose,
+            key=t.key,
+            stream_type=t.stream_type,
+            stream_id=t.stream_id,
+            due_at=t.due_at,
+            overdue_seconds=(now - t.due_at).total_seconds(),
+        )
+        for t in timers
+    ]
+    return Reply(
+        200,
+        StuckOut(orders=[_stuck_row(r) for r in rows], overdue_timers=overdue, overdue_timers_total=total),
+    )
 
 
 def _stuck_row(row: dict[str, Any]) -> StuckOrderOut:

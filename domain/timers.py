@@ -40,6 +40,7 @@ class TimerFired(TimerFact):
     TYPE = "TimerFired"
     fired_at: datetime
     late_by_seconds: float  # how long after due_at the worker got to it (its wake-up delay)
+    fired_by: str = ""  # which worker process (host:pid), for ops reading a timer's history
 
 
 class TimerCanceled(TimerFact):
@@ -74,13 +75,13 @@ def is_due(timer: Timer, now: datetime) -> bool:
     return timer.state == "PENDING" and timer.due_at <= now
 
 
-def fire(timer: Timer, now: datetime) -> TimerFired:
+def fire(timer: Timer, now: datetime, fired_by: str = "") -> TimerFired:
     """Decide the firing: only a pending timer whose time has come (never early)."""
     if timer.state != "PENDING":
         raise Conflict(f"The timer is already {timer.state.lower()}.", reasons=("TIMER_CLOSED",))
     if timer.due_at > now:
         raise Conflict("The timer is not due yet.", reasons=("TIMER_NOT_DUE",))
-    return TimerFired(fired_at=now, late_by_seconds=(now - timer.due_at).total_seconds())
+    return TimerFired(fired_at=now, late_by_seconds=(now - timer.due_at).total_seconds(), fired_by=fired_by)
 
 
 def cancel(timer: Timer, reason: str) -> TimerCanceled | None:

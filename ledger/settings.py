@@ -72,12 +72,13 @@ class Settings(BaseSettings):
         (1, 3, 5), alias="LEDGER_DUNNING_RETRY_DAYS"
     )
     timer_poll_seconds: float = Field(1.0, alias="LEDGER_TIMER_POLL_SECONDS")  # the timer worker's wake-up
+    timer_page: int = Field(500, ge=1, alias="LEDGER_TIMER_PAGE")  # due timers one worker claims at a time
 
     @field_validator("dunning_retry_days", mode="before")
     @classmethod
     def _days_list(cls, value: object) -> object:
-        if isinstance(value, str):  # "1,3,5" as well as JSON "[1, 3, 5]"
-            text = value.strip().strip("[]")
+        if isinstance(value, str):  # "1,3,5", JSON "[1, 3, 5]" or "(1, 3, 5)"
+            text = value.strip().strip("[]()")
             return tuple(int(part) for part in text.split(",") if part.strip())
         return value
 

@@ -76,8 +76,10 @@ class DueTimers:
                 " due_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (timer_id) DO NOTHING",
                 list(added.values()),
             )
-        if removed:
-            cursor.executemany(f"DELETE FROM {TABLE} WHERE timer_id = %s", [(t,) for t in removed])  # noqa: S608
+        for first in range(0, len(removed), 500):  # one statement per 500 rows, not one per row
+            chunk = removed[first : first + 500]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f"DELETE FROM {TABLE} WHERE timer_id IN ({marks})", chunk)  # noqa: S608
 
 
 _COLUMNS = "timer_id, organization_id, purpose, key, stream_type, stream_id, due_at"

@@ -107,7 +107,9 @@ def _waiting_timer(deps: Deps, sub: Subscription, cycle: int, retry: int, batch:
 def _close(batch: Batch, loaded: Loaded) -> None:
     timer: Timer = loaded.state
     closing = (
-        fire(timer, batch.now) if timer.due_at <= batch.now else TimerCanceled(reason="settled before due")
+        fire(timer, batch.now, batch.ctx.actor.label())
+        if timer.due_at <= batch.now
+        else TimerCanceled(reason="settled before due")
     )
     batch.extend(loaded, closing)
 

@@ -18,6 +18,8 @@ once (the fast path the benchmark measures).
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -86,6 +88,7 @@ class Firing:
     uid: UUID
     now: datetime
     store_check: Callable[[UUID], bool]  # True while the timer's stream is still pending
+    fired_by: str = ""
 
     @property
     def key(self) -> str:
@@ -99,7 +102,7 @@ class Firing:
         """Close the timer in `batch`; raises AlreadyFired when it was closed meanwhile."""
         if not self.store_check(self.uid):
             raise AlreadyFired(str(self.uid))
-        batch.add(self.uid, SCHEDULED_VERSION, fire(self.timer, self.now))
+        batch.add(self.uid, SCHEDULED_VERSION, fire(self.timer, self.now, self.fired_by))
 
 
 UnitHandler = Callable[[Deps, Context, Firing], None]
@@ -128,6 +131,7 @@ class TimerRunner:
     views: ViewDatabase
     handlers: TimerHandlers
     page: int = 500
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     index: DueTimers = field(default_factory=DueTimers)
     _not_before: dict[str, datetime] = field(default_factory=dict)
     _failures: dict[str, int] = field(default_factory=dict)
@@ -176,7 +180,7 @@ class TimerRunner:
         timer: Timer = loaded.state
         if timer.due_at > now:
             return 0  # never early (a clock that moved back)
-        firing = Firing(timer, loaded.id, now, lambda uid: _pending(self.deps, uid))
+        firing = Firing(timer, loaded.id, now, lambda uid: _pending(self.deps, uid), self.worker_id)
         ctx = self._ctx(loaded.organization_id or due.organization_id, due.timer_id)
         handler = self.handlers.units.get(due.purpose)
         try:
@@ -221,9 +225,9 @@ class TimerRunner:
                     due_at=t.due_at,
                 )
                 uid = UUID(t.timer_id)
-                firing = Firing(Timer(t.timer_id, scheduled), uid, now, lambda _uid: True)
+                firing = Firing(Timer(t.timer_id, scheduled), uid, now, lambda _uid: True, self.worker_id)
                 self.handlers.batched[t.purpose](self.deps, batch.ctx, firing, batch)
-                batch.add(uid, SCHEDULED_VERSION, fire(firing.timer, now))
+                firing.record(batch)
             try:
                 self.deps.commit(batch)
                 fired += len(timers)
@@ -241,7 +245,7 @@ class TimerRunner:
             deps.commit(batch)
 
         units = TimerHandlers(units={due.purpose: unit})
-        return TimerRunner(self.deps, self.views, units)._fire_one(due, now)
+        return TimerRunner(self.deps, self.views, units, worker_id=self.worker_id)._fire_one(due, now)
 
 
 class TimerWorker:

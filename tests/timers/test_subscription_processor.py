@@ -256,3 +256,32 @@ def test_a_cancel_stops_all_further_billing(ledger: Ledger, clock: ManualClock) 
     manual = ledger.call("POST", f"/subscriptions/{sub['id']}/cycles", "service", json={})
     assert manual.status_code == 409  # the outside processor cannot bill it either
     assert ledger.gateway.charges_succeeded() == 5
+
+
+def test_ops_see_overdue_timers_and_cs_sees_the_dunning_on_the_cycle_order(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    started_at = clock()
+    sub, _ = start(ledger, cards=("pm_card_chargeCustomerFail",))
+    # The worker is "down": the cycle's date passes by more than a wake-up delay, unfired.
+    clock.set(started_at + MONTH + timedelta(minutes=5))
+    stuck = ledger.call("GET", "/ops/stuck", "ops").json()
+    (overdue,) = stuck["overdue_timers"]
+    assert (overdue["purpose"], overdue["key"], overdue["stream_id"]) == (
+        "subscription.cycle",
+        "cycle-1",
+        sub["id"],
+    )
+    assert overdue["overdue_seconds"] == 300 and stuck["overdue_timers_total"] == 1
+    assert ledger.call("GET", "/ops/stuck", "patient", "p").status_code == 403
+
+    fire(ledger)  # the worker comes back: what came due meanwhile fires on start
+    assert ledger.call("GET", "/ops/stuck", "ops").json()["overdue_timers"] == []
+    view = sub_view(ledger, sub["id"])
+    cs = ledger.call("GET", f"/cs/orders/{view['cycles']['1']}", "cs").json()
+    assert cs["kind_label"] == "Subscription cycle 1"
+    assert cs["subscription"]["dunning"]["attempts"][0]["gateway_message"] == "Your card was declined."
+    assert at(cs["subscription"]["dunning"]["next_retry_at"]) == started_at + MONTH + timedelta(
+        minutes=5, days=1
+    )
+    assert at(cs["subscription"]["next_cycle_at"]) == started_at + 2 * MONTH
