@@ -250,6 +250,9 @@ def cs_view(call: Call, order_id: str) -> dict[str, Any]:
         order = _order_or_404(lambda: _fold_order(call, order_id))
         doc = CsOrdersProjection(store).document(order)
     view: dict[str, Any] = _order_or_404(complete_view, store, org, order_id, doc)
+    if view.get("subscription_id"):  # a cycle order: its subscription's schedule and dunning
+        sub = subscriptions.get_subscription(call.runtime.deps, call.ctx(), view["subscription_id"])
+        view["subscription"] = subscription_out(sub).model_dump(mode="json")
     return in_words(view)
 
 
@@ -280,11 +283,7 @@ def _fold_order(call: Call, order_id: str) -> Any:
 def get_cs_view(call: Call) -> Reply:
     rt = call.runtime
     order_id = resolve_order(rt.deps, rt.views, rt.projections, call.ctx(), call.path("order_id"))
-    view = cs_view(call, order_id)
-    if view.get("subscription_id"):
-        sub = subscriptions.get_subscription(rt.deps, call.ctx(), view["subscription_id"])
-        view["subscription"] = subscription_out(sub)
-    return Reply(200, CsViewOut.model_validate(view))
+    return Reply(200, CsViewOut.model_validate(cs_view(call, order_id)))
 
 
 @endpoint(

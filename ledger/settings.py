@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     timer_poll_seconds: float = Field(1.0, alias="LEDGER_TIMER_POLL_SECONDS")  # the timer worker's wake-up
     timer_page: int = Field(500, ge=1, alias="LEDGER_TIMER_PAGE")  # due timers one worker claims at a time
 
+    @field_validator("now")
+    @classmethod
+    def _instant(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(
+                "LEDGER_NOW must be an RFC 3339 instant with its offset, e.g. 2027-01-04T09:00:00Z"
+            )
+        return value
+
     @field_validator("dunning_retry_days", mode="before")
     @classmethod
     def _days_list(cls, value: object) -> object:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 from uuid import UUID, uuid4
 
+from adapters.clock import system_clock
 from adapters.eventstore import ConcurrentWrite, LedgerStore, stable_id
 from adapters.payments.port import PaymentGateway
 from domain.errors import Conflict, InvalidCommand
@@ -20,15 +21,11 @@ MAX_WRITE_RETRIES = 20
 T = TypeVar("T")
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Deps:
     store: LedgerStore
     gateways: Mapping[str, PaymentGateway]
-    clock: Callable[[], datetime] = utc_now
+    clock: Callable[[], datetime] = system_clock  # the bootstrap hands in LEDGER_NOW's or a test's
     new_uuid: Callable[[], UUID] = uuid4
     after_commit: list[Callable[[int], None]] = field(default_factory=list)
     # A charge attempt (or a keyed request) with no outcome after this long is presumed
