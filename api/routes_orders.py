@@ -218,8 +218,8 @@ def request_refill(call: Call) -> Reply:
 @endpoint(
     "POST",
     "/subscriptions",
-    summary="Start a subscription (subscription processor)",
-    roles=("service",),
+    summary="Start a subscription; the ledger then bills each cycle on its date",
+    roles=("staff", "service"),
     tag="subscriptions",
     body=m.SubscriptionIn,
     headers=("Idempotency-Key",),

@@ -40,7 +40,7 @@ def start(
     r = ledger.call(
         "POST",
         "/subscriptions",
-        "service",
+        "staff",  # API.md: staff or the service account
         json={
             "patient_id": patient["id"],
             "product_id": product["id"],
