@@ -224,6 +224,10 @@ def measure(
 ) -> Run:
     load = load_average()
     r = wrk(base, orders, product, connections, seconds)
+    if product != "-" and r["created"] + r["other"] >= len(orders.read_text().splitlines()) - connections:
+        print(
+            f"warning: {what} used up its orders: raise --orders (the rate is understated)", file=sys.stderr
+        )
     return Run(
         what,
         processes,

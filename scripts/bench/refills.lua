@@ -21,15 +21,15 @@ function init(args)
 end
 
 function request()
+  if product == "-" then  -- the ceiling: no orders to use up
+    return wrk.format("POST", "/append")
+  end
   local line = orders[nxt]
-  if line == nil then
+  if line == nil then  -- this thread's share is used up: the run's rate would be understated
     wrk.thread:stop()
     line = orders[#orders]
   end
   nxt = nxt + 1
-  if product == "-" then
-    return wrk.format("POST", "/append")
-  end
   local order, token, card = line:match("([^,]+),([^,]+),([^,]+)")
   local body = '{"product_id":"' .. product .. '","payment_method_id":"' .. card .. '"}'
   local headers = {
