@@ -10,7 +10,9 @@ its order, its invoice and the original order's link commit in one transaction.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID, uuid5
@@ -123,8 +125,28 @@ class LedgerStore(Application[UUID]):
         assert isinstance(recorder, ProcessRecorder)
         return recorder.max_tracking_id(name) or 0
 
-    def stream(self, aggregate_id: UUID, *, up_to_version: int | None = None) -> list[Recorded]:
-        return [cast(Recorded, e) for e in self.events.get(aggregate_id, lte=up_to_version)]
+    def stream(
+        self, aggregate_id: UUID, *, up_to_version: int | None = None, after_version: int | None = None
+    ) -> list[Recorded]:
+        """The stream's events (those after `after_version` only: a cache catching up)."""
+        events = self.events.get(aggregate_id, gt=after_version, lte=up_to_version)
+        return [cast(Recorded, e) for e in events]
+
+    @contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """Run everything this thread does with the store on one pooled connection (PostgreSQL):
+        a unit of work checks a connection out once instead of once per read and append."""
+        pool = getattr(getattr(self.recorder, "datastore", None), "pool", None)
+        if pool is None or not hasattr(pool, "connection") or getattr(_pinned, "conn", None) is not None:
+            yield  # SQLite (one connection already), or already pinned by an outer unit
+            return
+        _pin_pool(pool)
+        with pool.connection() as conn:
+            _pinned.conn, _pinned.pool = conn, pool
+            try:
+                yield
+            finally:
+                _pinned.conn = _pinned.pool = None
 
     def notifications(self, after: int, limit: int, topics: Sequence[str] = ()) -> Sequence[Notification]:
         return self.recorder.select_notifications(
@@ -143,6 +165,28 @@ class LedgerStore(Application[UUID]):
 
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0
+
+
+_pinned = threading.local()
+
+
+def _pin_pool(pool: Any) -> None:
+    """Teach a psycopg pool to hand this thread's pinned connection back while one is pinned."""
+    if getattr(pool, "_ledger_pinnable", False):
+        return
+    checkout = pool.connection
+
+    @contextmanager
+    def connection(timeout: float | None = None) -> Iterator[Any]:
+        conn = getattr(_pinned, "conn", None)
+        if conn is not None and getattr(_pinned, "pool", None) is pool:
+            yield conn
+            return
+        with checkout(timeout) as fresh:
+            yield fresh
+
+    pool.connection = connection
+    pool._ledger_pinnable = True
 
 
 def decode_notification(n: Notification) -> Recorded:

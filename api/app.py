@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapters.aggregates import cache_of
 from api import (
     clinic,
     routes_catalog,
@@ -111,7 +112,11 @@ def create_app(
         return JSONResponse(spec_cache)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "position": runtime.deps.store.last_position()})
+        store = runtime.deps.store
+        # aggregate_cache: this process's hits, misses and catch-ups (adapters.aggregates)
+        return JSONResponse(
+            {"status": "ok", "position": store.last_position(), "aggregate_cache": cache_of(store).stats()}
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

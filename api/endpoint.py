@@ -115,7 +115,7 @@ def endpoint(
             call = Call(request, runtime, principal, parsed_body, parsed_query)
 
             def run() -> Response:
-                reply = handler(call)
+                reply = _in_one_connection(handler, call)
                 return idempotent.json_reply(reply.status, reply.body, reply.headers)
 
             key = request.headers.get(idempotent.HEADER) if idempotent.HEADER in headers else None
@@ -130,6 +130,12 @@ def endpoint(
         return Route(path, asgi, methods=[method], name=handler.__name__)
 
     return wrap
+
+
+def _in_one_connection(handler: Handler, call: Call) -> Reply:
+    """A request is one unit of work: it holds one store connection, not one per read and append."""
+    with call.runtime.deps.store.one_connection():
+        return handler(call)
 
 
 async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel | Response:

@@ -12,7 +12,7 @@ from datetime import datetime
 from domain.catalog import Product
 from domain.events import Fact
 from domain.invoices import InvoiceIssued
-from domain.orders import Order, OrderLine, OrderPlaced, RefillOpened
+from domain.orders import OpenedRefill, Order, OrderLine, OrderPlaced, RefillOpened
 from domain.parties import Patient
 from domain.status import REFILL_ELIGIBLE_STATUSES, order_status
 
@@ -88,6 +88,16 @@ def eligibility_for_request(
 
 
 CLOSED_STATUSES = frozenset({"CANCELED", "REFUNDED", "REJECTED", "COMPLETED"})
+
+
+def refill_to_check(order: Order, product_id: str) -> OpenedRefill | None:
+    """The one earlier refill of this product that may still be open: the newest.
+
+    A refill is requested only when the earlier ones of its product are closed, so the original
+    order's own list of its refills (written in the refill's transaction) is the open-refill index:
+    the check reads one refill order, never every earlier one.
+    """
+    return next((r for r in reversed(order.refills) if r.product_id == product_id), None)
 
 
 def open_refill(order: Order, product_id: str, refill_orders: Mapping[str, Order]) -> str | None:

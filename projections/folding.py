@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
+from adapters.aggregates import try_load
 from adapters.eventlog import positions_of
 from adapters.eventstore import LedgerStore
 from domain.aggregates import EVOLVERS
@@ -87,10 +88,8 @@ class StateCache:
         return state
 
     def _load(self, aggregate_type: str, uid: UUID, up_to: int | None) -> tuple[int, Any]:
-        events = self.store.stream(uid, up_to_version=up_to)
-        if not events or events[0].aggregate_type != aggregate_type:
-            return 0, None
-        return events[-1].originator_version, _fold(aggregate_type, str(uid), events)
+        found = try_load(self.store, aggregate_type, uid, up_to_version=up_to)  # the one load path
+        return (found.version, found.state) if found is not None else (0, None)
 
     def _put(self, key: str, version: int, state: Any) -> None:
         self._states[key] = (version, state)

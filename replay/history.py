@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 from uuid import UUID
 
+from adapters.aggregates import try_load
 from adapters.eventlog import positions_of
 from adapters.eventstore import LedgerStore
-from domain.aggregates import EVOLVERS
+from domain.aggregates import fold
 from domain.events import Recorded
+
+S = TypeVar("S")
 
 
 class NoSuchOrder(LookupError):
@@ -36,18 +39,18 @@ def stream(store: LedgerStore, aggregate_id: str | None) -> list[Recorded]:
 
 
 def fold_events(aggregate_type: str, aggregate_id: str, events: Iterable[Recorded]) -> Any:
-    evolve, state = EVOLVERS[aggregate_type], None
-    for e in events:
-        state = evolve(state, e.fact, aggregate_id)
-    return state
+    return fold(aggregate_type, aggregate_id, (e.fact for e in events))
 
 
-def load(store: LedgerStore, aggregate_type: str, aggregate_id: str | None) -> Any:
-    """The aggregate's current state, or None when there is no such stream of that type."""
-    events = stream(store, aggregate_id)
-    if not events or events[0].aggregate_type != aggregate_type:
-        return None
-    return fold_events(aggregate_type, str(aggregate_id), events)
+@overload
+def load(store: LedgerStore, kind: type[S], aggregate_id: str | None) -> S | None: ...
+@overload
+def load(store: LedgerStore, kind: str, aggregate_id: str | None) -> Any: ...
+def load(store: LedgerStore, kind: type[S] | str, aggregate_id: str | None) -> Any:
+    """The aggregate's current state, or None when there is no such stream of that kind (the one
+    load path of `adapters.aggregates`, through the process cache)."""
+    found = try_load(store, kind, aggregate_id) if aggregate_id else None
+    return found.state if found is not None else None
 
 
 def order_stream(store: LedgerStore, organization_id: str, order_id: str) -> list[Recorded]:

@@ -15,8 +15,8 @@ from replay.history import fold_events, load, order_stream, stream
 
 
 def products_of(store: LedgerStore, order: Order) -> dict[str, Product]:
-    found = (load(store, "product", line.product_id) for line in order.placed.lines)
-    return {p.id: p for p in found if isinstance(p, Product)}
+    found = (load(store, Product, line.product_id) for line in order.placed.lines)
+    return {p.id: p for p in found if p is not None}
 
 
 def product_at(store: LedgerStore, order: Order) -> Product | None:
@@ -32,8 +32,8 @@ def product_at(store: LedgerStore, order: Order) -> Product | None:
 
 
 def active_gateway(store: LedgerStore, organization_id: str) -> str:
-    org = load(store, "organization", str(stable_id("organization", organization_id)))
-    return org.active_gateway if isinstance(org, Organization) else ""
+    org = load(store, Organization, str(stable_id("organization", organization_id)))
+    return org.active_gateway if org is not None else ""
 
 
 def complete_view(
@@ -42,11 +42,11 @@ def complete_view(
     """Add the refill block and the catalog escalations to the projection's document."""
     events = order_stream(store, organization_id, order_id)
     order: Order = fold_events("order", order_id, events)
-    patient = load(store, "patient", order.patient_id)
+    patient = load(store, Patient, order.patient_id)
     refill = catalog_view(
         order,
         products_of(store, order),
-        patient if isinstance(patient, Patient) else None,
+        patient,
         active_gateway(store, organization_id),
     )
     stored = [Escalation(e["code"], e["sentence"]) for e in history["escalations"]]
@@ -57,5 +57,5 @@ def complete_view(
 def explain_order(store: LedgerStore, organization_id: str, order_id: str) -> Explanation:
     events = order_stream(store, organization_id, order_id)
     order: Order = fold_events("order", order_id, events)
-    invoice = load(store, "invoice", order.placed.invoice_id)
-    return explain(order, invoice if isinstance(invoice, Invoice) else None)
+    invoice = load(store, Invoice, order.placed.invoice_id)
+    return explain(order, invoice)

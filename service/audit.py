@@ -108,8 +108,7 @@ def start_export(
 
 
 def get_export(deps: Deps, ctx: Context, export_id: str) -> ComplianceExport:
-    state = load_owned(deps.store, ctx, "compliance_export", export_id).state
-    assert isinstance(state, ComplianceExport)
+    state = load_owned(deps.store, ctx, ComplianceExport, export_id).state
     return state
 
 
@@ -150,7 +149,7 @@ def _finish(
     outcome: Callable[[datetime], ComplianceExportCompleted | ComplianceExportFailed],
 ) -> ComplianceExport:
     def attempt() -> ComplianceExport:
-        loaded = load_owned(deps.store, ctx, "compliance_export", UUID(export_id))
+        loaded = load_owned(deps.store, ctx, ComplianceExport, UUID(export_id))
         batch = deps.batch(ctx)
         batch.extend(loaded, *finish_export(loaded.state, outcome(batch.now)))
         deps.commit(batch)

@@ -31,7 +31,7 @@ def configure_organization(deps: Deps, ctx: Context, name: str, active_gateway: 
     """Create the organization, or switch its active gateway; re-running it changes nothing."""
     deps.gateway(active_gateway)
     agg_id = organization_aggregate_id(ctx.organization_id)
-    existing = try_load(deps.store, "organization", agg_id)
+    existing = try_load(deps.store, Organization, agg_id)
     batch = deps.batch(ctx)
     if existing is None:
         batch.start(
@@ -99,7 +99,7 @@ def change_product(deps: Deps, ctx: Context, product_id: str, changes: dict[str,
     """Apply a catalog edit; nested mappings arrive as merge patches (dicts, or None to remove)."""
 
     def attempt() -> Product:
-        loaded = load_owned(deps.store, ctx, "product", product_id)
+        loaded = load_owned(deps.store, ctx, Product, product_id)
         merged = {
             name: catalog.merge_mapping(MAPPINGS[name], getattr(loaded.state, name), patch)
             if name in MAPPINGS
@@ -116,8 +116,7 @@ def change_product(deps: Deps, ctx: Context, product_id: str, changes: dict[str,
 
 
 def get_product(deps: Deps, ctx: Context, product_id: str) -> Product:
-    state = load_owned(deps.store, ctx, "product", product_id).state
-    assert isinstance(state, Product)
+    state = load_owned(deps.store, ctx, Product, product_id).state
     return state
 
 
@@ -132,8 +131,7 @@ def register_patient(
 
 
 def get_patient(deps: Deps, ctx: Context, patient_id: str) -> Patient:
-    state = load_owned(deps.store, ctx, "patient", patient_id).state
-    assert isinstance(state, Patient)
+    state = load_owned(deps.store, ctx, Patient, patient_id).state
     return state
 
 
@@ -152,7 +150,7 @@ def save_payment_method(
     method_id = deps.new_id()
 
     def attempt() -> Patient:
-        loaded = load_owned(deps.store, ctx, "patient", patient_id)
+        loaded = load_owned(deps.store, ctx, Patient, patient_id)
         batch = deps.batch(ctx)
         batch.extend(
             loaded,

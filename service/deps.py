@@ -6,6 +6,7 @@ import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 from uuid import UUID, uuid4
 
@@ -15,7 +16,7 @@ from adapters.payments.port import PaymentGateway
 from domain.errors import Conflict, InvalidCommand
 from domain.invoices import STALE_ATTEMPT_AFTER
 from domain.parties import Organization
-from service.unit import Batch, Context, load
+from service.unit import Batch, Context, Unit, load
 
 MAX_WRITE_RETRIES = 20
 T = TypeVar("T")
@@ -36,8 +37,17 @@ class Deps:
     def batch(self, ctx: Context) -> Batch:
         return Batch(ctx, self.clock(), self.new_uuid)
 
-    def commit(self, batch: Batch) -> int:
-        position = batch.commit(self.store)
+    def commit(self, batch: Batch, uow: Unit | None = None) -> int:
+        """Append the batch; a unit of work handed in keeps the states it produced (or, when
+        another writer got there first, forgets the streams it wrote so the retry reads them)."""
+        try:
+            position = batch.commit(self.store)
+        except ConcurrentWrite:
+            if uow is not None:
+                uow.lost_race(batch)
+            raise
+        if uow is not None:
+            uow.committed(batch)
         for hook in self.after_commit:
             hook(position)
         return position
@@ -56,10 +66,13 @@ class Deps:
         except KeyError:
             raise InvalidCommand(f"Payment gateway {name!r} is not configured.", field="gateway") from None
 
-    def organization(self, organization_id: str) -> Organization:
-        state = load(self.store, "organization", organization_aggregate_id(organization_id)).state
-        assert isinstance(state, Organization)
-        return state
+    def organization(self, organization_id: str, uow: Unit | None = None) -> Organization:
+        aggregate_id = organization_aggregate_id(organization_id)
+        return (uow.get if uow else partial(load, self.store))(Organization, aggregate_id).state
+
+    def unit(self, ctx: Context | None = None) -> Unit:
+        """A unit of work: each stream read at most once, through the process's aggregate cache."""
+        return Unit(self.store, ctx)
 
 
 def organization_aggregate_id(organization_id: str) -> UUID:

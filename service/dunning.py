@@ -10,14 +10,17 @@ attempt between two retries leaves the schedule alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 from adapters.payments.port import ChargeOutcome
 from domain.dunning import after_decline, after_payment
 from domain.invoices import Invoice
+from domain.orders import Order
 from domain.subscriptions import Subscription
 from domain.timers import Timer, TimerCanceled, cancel, fire
 from service.deps import Deps
 from service.timers import schedule, timer_uuid
-from service.unit import Batch, Loaded, load, try_load
+from service.unit import Batch, Loaded, Unit, load, try_load
 
 CYCLE = "subscription.cycle"  # cycle k of a subscription is due
 CHARGE = "subscription.charge"  # charge (or re-drive, or retry) a billed cycle's invoice
@@ -31,11 +34,11 @@ def charge_key(cycle_number: int, retry: int) -> str:
     return f"cycle-{cycle_number}-charge-{retry}"
 
 
-def cycle_of(deps: Deps, invoice: Invoice) -> tuple[Loaded, int] | None:
+def cycle_of(deps: Deps, invoice: Invoice, uow: Unit | None = None) -> tuple[Loaded[Any], int] | None:
     """(subscription, cycle number) when the invoice bills a subscription cycle."""
     if len(invoice.issued.order_ids) != 1:
         return None
-    order = try_load(deps.store, "order", invoice.issued.order_ids[0])
+    order = (uow or deps.unit()).find(Order, invoice.issued.order_ids[0])  # a refill holds it already
     placed = order.state.placed if order is not None else None
     if placed is None or placed.subscription_id is None or placed.cycle_number is None:
         return None
@@ -43,10 +46,15 @@ def cycle_of(deps: Deps, invoice: Invoice) -> tuple[Loaded, int] | None:
 
 
 def record_cycle_outcome(
-    deps: Deps, batch: Batch, invoice: Invoice, attempt: int, outcome: ChargeOutcome
+    deps: Deps,
+    batch: Batch,
+    invoice: Invoice,
+    attempt: int,
+    outcome: ChargeOutcome,
+    uow: Unit | None = None,
 ) -> None:
     """Add the dunning facts for one settled attempt on a cycle invoice (nothing for other invoices)."""
-    found = cycle_of(deps, invoice)
+    found = cycle_of(deps, invoice, uow)
     if found is None:
         return
     loaded, cycle = found
@@ -94,7 +102,7 @@ def _current_retry(sub: Subscription, invoice_id: str) -> int:
     return dunning.attempts[-1].retry + 1
 
 
-def _waiting_timer(deps: Deps, sub: Subscription, cycle: int, retry: int, batch: Batch) -> Loaded | None:
+def _waiting_timer(deps: Deps, sub: Subscription, cycle: int, retry: int, batch: Batch) -> Loaded[Any] | None:
     """The pending charge timer this outcome answers: the cycle's safety net (retry 0, due a little
     after the charge) or a retry whose time has come."""
     loaded = try_load(deps.store, "timer", timer_uuid(CHARGE, sub.id, charge_key(cycle, retry)))
@@ -104,7 +112,7 @@ def _waiting_timer(deps: Deps, sub: Subscription, cycle: int, retry: int, batch:
     return loaded if retry == 0 or timer.due_at <= batch.now else None
 
 
-def _close(batch: Batch, loaded: Loaded) -> None:
+def _close(batch: Batch, loaded: Loaded[Any]) -> None:
     timer: Timer = loaded.state
     closing = (
         fire(timer, batch.now, batch.ctx.actor.label())
@@ -115,7 +123,13 @@ def _close(batch: Batch, loaded: Loaded) -> None:
 
 
 def cancel_timers(
-    deps: Deps, batch: Batch, sub: Subscription, reason: str, *, next_cycle: bool, skip: Loaded | None = None
+    deps: Deps,
+    batch: Batch,
+    sub: Subscription,
+    reason: str,
+    *,
+    next_cycle: bool,
+    skip: Loaded[Any] | None = None,
 ) -> None:
     """Cancel the subscription's pending dunning retries (and, with `next_cycle`, its next cycle)."""
     keys: list[tuple[str, str]] = [(CYCLE, cycle_key(sub.next_cycle))] if next_cycle else []

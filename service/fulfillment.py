@@ -30,6 +30,7 @@ from adapters.pharmacy import (
 from domain.clinic.routing import ClinicRoute
 from domain.events import Fact
 from domain.gate import PHARMACY_CONFIGURED, GateFacts, Hold, decide, facts_to_record, route
+from domain.invoices import Invoice
 from domain.orders import (
     FulfillmentReleased,
     Order,
@@ -59,7 +60,7 @@ class SubmissionDeferred(Exception):
 
 
 def gate_facts(deps: Deps, ctx: Context, order: Order, configured_partners: frozenset[str]) -> GateFacts:
-    invoice = try_load(deps.store, "invoice", order.placed.invoice_id)
+    invoice = try_load(deps.store, Invoice, order.placed.invoice_id)
     return GateFacts(
         order=order,
         invoice_status=invoice.state.status if invoice else "OPEN",
@@ -106,7 +107,7 @@ def evaluate_gate(
 
     def step() -> None:
         recorded.clear()
-        loaded = try_load(deps.store, "order", order_id)
+        loaded = try_load(deps.store, Order, order_id)
         if loaded is None:
             append_tracked(deps, [], tracking)
             return
@@ -143,7 +144,7 @@ def submit_released(
     stop it. `attempt_key` is what the pharmacy dedupes on (default: our order id); a resubmission
     after a rejection passes a new one and may submit an order that was submitted before.
     """
-    loaded = try_load(deps.store, "order", order_id)
+    loaded = try_load(deps.store, Order, order_id)
     order: Order | None = loaded.state if loaded else None
     if (
         loaded is None
@@ -175,7 +176,7 @@ def submit_released(
             tracking,
         )
         return "failed"
-    patient: Patient = load(deps.store, "patient", order.patient_id).state
+    patient: Patient = load(deps.store, Patient, order.patient_id).state
     clinic_route = facts.clinic_route
     controlled = (
         {ln.product_code for ln in clinic_route.lines if ln.controlled}
@@ -236,7 +237,7 @@ def cancel_if_closed(
 ) -> str:
     """Ask the pharmacy to stop an order refunded or canceled after it was submitted; returns what
     happened (nothing_to_do | requested | refused). Unreachable: deferred, asked again later."""
-    loaded = try_load(deps.store, "order", order_id)
+    loaded = try_load(deps.store, Order, order_id)
     if loaded is None or not needs_pharmacy_cancellation(loaded.state):
         append_tracked(deps, [], tracking)
         return "nothing_to_do"
@@ -260,7 +261,7 @@ def cancel_if_closed(
 
 
 def _record_at(
-    deps: Deps, ctx: Context, loaded: Loaded, fact: Fact, tracking: tuple[str, int] | None
+    deps: Deps, ctx: Context, loaded: Loaded[Order], fact: Fact, tracking: tuple[str, int] | None
 ) -> bool:
     """Append at the version the decision was made on; False when the order moved meanwhile."""
     batch = deps.batch(ctx)
@@ -282,7 +283,7 @@ def _record(
     resubmission: bool = False,
 ) -> None:
     def step() -> None:
-        loaded: Loaded = load(deps.store, "order", order_id)
+        loaded: Loaded[Order] = load(deps.store, Order, order_id)
         state: Order = loaded.state
         already = (
             isinstance(fact, PharmacyOrderSubmitted) and state.pharmacy_submitted and not resubmission

@@ -51,7 +51,7 @@ def claimed_resource(deps: Deps, request: KeyedRequest | None) -> str | None:
     """The resource an earlier request with this key produced (Conflict if the body differs)."""
     if request is None:
         return None
-    loaded = try_load(deps.store, "idempotency_key", request.aggregate_id)
+    loaded = try_load(deps.store, ClaimedKey, request.aggregate_id)
     if loaded is None:
         return None
     claim: ClaimedKey = loaded.state

@@ -41,7 +41,7 @@ class VisitSubmitter(Protocol):
 def current_products(deps: Deps, order: Order) -> dict[str, Product | None]:
     found: dict[str, Product | None] = {}
     for line in order.placed.lines:
-        loaded = try_load(deps.store, "product", line.product_id)
+        loaded = try_load(deps.store, Product, line.product_id)
         found[line.product_id] = loaded.state if loaded is not None else None
     return found
 
@@ -50,13 +50,13 @@ def _record(
     deps: Deps, ctx: Context, order_id: str, fact: MedicalReviewSubmitted | MedicalReviewFailed
 ) -> Order:
     def attempt() -> Order:
-        loaded = load(deps.store, "order", order_id)
+        loaded = load(deps.store, Order, order_id)
         if loaded.state.medical_review_attempts >= fact.attempt:
-            return loaded.state  # type: ignore[no-any-return]  # a concurrent submitter recorded this attempt
+            return loaded.state  # a concurrent submitter recorded this attempt
         batch = deps.batch(ctx)
         batch.extend(loaded, fact)
         deps.commit(batch)
-        return load(deps.store, "order", order_id).state  # type: ignore[no-any-return]
+        return load(deps.store, Order, order_id).state
 
     return retry_on_conflict(attempt)
 
@@ -65,7 +65,7 @@ def submit(deps: Deps, ctx: Context, order_id: str, beluga: VisitSubmitter | Non
     """Block (with every reason) or send the order's visit to Beluga, and record which."""
 
     def blocked_or_plan() -> tuple[Order, mr.VisitPlan | None]:
-        loaded = load(deps.store, "order", order_id)
+        loaded = load(deps.store, Order, order_id)
         order: Order = loaded.state
         products = current_products(deps, order)
         reasons = mr.blocking_reasons(order, products)
@@ -83,7 +83,7 @@ def submit(deps: Deps, ctx: Context, order_id: str, beluga: VisitSubmitter | Non
         )
         deps.commit(batch)
         log.info("medical_review.blocked", order_id=order.id, reasons=list(reasons), trigger=trigger)
-        return load(deps.store, "order", order_id).state, None
+        return load(deps.store, Order, order_id).state, None
 
     order, plan = retry_on_conflict(blocked_or_plan)
     if plan is None:
@@ -122,7 +122,7 @@ def submit(deps: Deps, ctx: Context, order_id: str, beluga: VisitSubmitter | Non
 
 
 def _visit(deps: Deps, order: Order, plan: mr.VisitPlan) -> VisitSubmission:
-    patient: Patient = load(deps.store, "patient", order.patient_id).state
+    patient: Patient = load(deps.store, Patient, order.patient_id).state
     meds = []
     for line in mr.medication_lines(order):
         product = current_products(deps, order)[line.product_id]
@@ -144,7 +144,7 @@ def _visit(deps: Deps, order: Order, plan: mr.VisitPlan) -> VisitSubmission:
 
 def auto_submit(deps: Deps, ctx: Context, order_id: str, beluga: VisitSubmitter | None) -> bool:
     """The policy's step: submit once a paid order reaches AWAITING_SCRIPT; True when it acted."""
-    loaded = try_load(deps.store, "order", order_id)
+    loaded = try_load(deps.store, Order, order_id)
     if loaded is None:
         return False
     order: Order = loaded.state
@@ -159,7 +159,7 @@ RETRYABLE = frozenset({"not_submitted", "blocked", "failed"})
 
 def retry(deps: Deps, ctx: Context, order_id: str, beluga: VisitSubmitter | None) -> Order:
     """Ops re-send after fixing a cause; the visit keeps its masterId."""
-    order: Order = load_owned(deps.store, ctx, "order", order_id).state
+    order: Order = load_owned(deps.store, ctx, Order, order_id).state
     refused = retry_refusal(order)
     if refused is not None:
         raise refused
@@ -210,7 +210,7 @@ def start_new_consult(
     """
 
     def open_consult() -> None:
-        loaded = load_owned(deps.store, ctx, "order", order_id)
+        loaded = load_owned(deps.store, ctx, Order, order_id)
         order: Order = loaded.state
         refused = new_consult_refusal(order)
         if refused is not None:
@@ -231,7 +231,7 @@ def start_new_consult(
 
 def record_intake(deps: Deps, ctx: Context, order_id: str, status: str, note: str | None) -> Order:
     def attempt() -> Order:
-        loaded: Loaded = load_owned(deps.store, ctx, "order", order_id)
+        loaded: Loaded[Order] = load_owned(deps.store, ctx, Order, order_id)
         order: Order = loaded.state
         _editable(order)
         if order.intake_status == status:
@@ -239,14 +239,14 @@ def record_intake(deps: Deps, ctx: Context, order_id: str, status: str, note: st
         batch = deps.batch(ctx)
         batch.extend(loaded, IntakeRecorded(status=status, note=note))
         deps.commit(batch)
-        return load(deps.store, "order", order_id).state  # type: ignore[no-any-return]
+        return load(deps.store, Order, order_id).state
 
     return retry_on_conflict(attempt)
 
 
 def record_lab(deps: Deps, ctx: Context, order_id: str, step: str, reference: str | None) -> Order:
     def attempt() -> Order:
-        loaded = load_owned(deps.store, ctx, "order", order_id)
+        loaded = load_owned(deps.store, ctx, Order, order_id)
         order: Order = loaded.state
         _editable(order)
         if not any(line.lab is not None and step in line.lab.steps for line in order.placed.lines):
@@ -261,7 +261,7 @@ def record_lab(deps: Deps, ctx: Context, order_id: str, step: str, reference: st
         batch = deps.batch(ctx)
         batch.extend(loaded, fact)
         deps.commit(batch)
-        return load(deps.store, "order", order_id).state  # type: ignore[no-any-return]
+        return load(deps.store, Order, order_id).state
 
     return retry_on_conflict(attempt)
 

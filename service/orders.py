@@ -126,14 +126,12 @@ def place_order(deps: Deps, ctx: Context, patient_id: str, items: list[tuple[str
 
 
 def get_order(deps: Deps, ctx: Context, order_id: str) -> Order:
-    state = load_owned(deps.store, ctx, "order", order_id).state
-    assert isinstance(state, Order)
+    state = load_owned(deps.store, ctx, Order, order_id).state
     return state
 
 
 def get_invoice(deps: Deps, ctx: Context, invoice_id: str) -> Invoice:
-    state = load_owned(deps.store, ctx, "invoice", invoice_id).state
-    assert isinstance(state, Invoice)
+    state = load_owned(deps.store, ctx, Invoice, invoice_id).state
     return state
 
 
@@ -187,11 +185,11 @@ def refund_refusal(order: Order, invoice: Invoice) -> Conflict | None:
 
 def cancel_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:
     def attempt() -> Order:
-        order = load_owned(deps.store, ctx, "order", order_id)
+        order = load_owned(deps.store, ctx, Order, order_id)
         refused = cancel_refusal(order.state)
         if refused is not None:
             raise refused
-        invoice = load_owned(deps.store, ctx, "invoice", order.state.placed.invoice_id)
+        invoice = load_owned(deps.store, ctx, Invoice, order.state.placed.invoice_id)
         batch = deps.batch(ctx)
         canceled = OrderCanceled(reason=reason)
         batch.extend(order, canceled)
@@ -223,10 +221,10 @@ def refund_order(deps: Deps, ctx: Context, order_id: str, reason: str) -> Order:
         raise Conflict(f"The gateway refused the refund: {outcome.message}", reasons=("REFUND_FAILED",))
 
     def attempt() -> Order:
-        loaded = load_owned(deps.store, ctx, "order", order_id)
+        loaded = load_owned(deps.store, ctx, Order, order_id)
         if loaded.state.refunded:
-            return loaded.state  # type: ignore[no-any-return]
-        inv = load_owned(deps.store, ctx, "invoice", order.placed.invoice_id)
+            return loaded.state
+        inv = load_owned(deps.store, ctx, Invoice, order.placed.invoice_id)
         batch = deps.batch(ctx)
         batch.extend(loaded, OrderRefunded(reason=reason, amount_cents=amount))
         if len(inv.state.issued.order_ids) == 1:

@@ -17,6 +17,7 @@ import structlog
 from adapters.crashpoint import AFTER_CHARGE, AFTER_CHARGE_REQUEST, crash_point
 from adapters.eventstore import ConcurrentWrite
 from adapters.payments.port import ChargeOutcome, ChargeRequest, GatewayUnavailable, PaymentGateway
+from domain.clinic.directory import Clinic
 from domain.errors import Conflict, NotFound
 from domain.events import Fact
 from domain.invoices import (
@@ -29,13 +30,13 @@ from domain.invoices import (
     stale_attempt,
     start_payment,
 )
-from domain.orders import OrderCharged
+from domain.orders import Order, OrderCharged
 from domain.parties import Patient, SavedPaymentMethod
-from domain.refills import RefillChargeFailed, RefillChargeSucceeded
+from domain.refills import Refill, RefillChargeFailed, RefillChargeSucceeded
 from service.deps import Deps, retry_on_conflict
 from service.dunning import record_cycle_outcome
 from service.idempotency import KeyedRequest, claim, claimed_resource
-from service.unit import Batch, Context, load, load_owned, try_load
+from service.unit import Batch, Context, Loaded, Unit, load, load_owned
 
 log = structlog.get_logger(__name__)
 
@@ -72,7 +73,7 @@ def charge_invoice(
         previous = claimed_resource(deps, keyed)
         if previous is not None:
             return claimed_attempt(previous), False, True
-        loaded = load_owned(deps.store, ctx, "invoice", invoice_id)
+        loaded = load_owned(deps.store, ctx, Invoice, invoice_id)
         attempted = new_attempt(deps, loaded.state, method)
         batch = deps.batch(ctx)
         batch.extend(loaded, attempted)
@@ -94,7 +95,7 @@ def claimed_attempt(resource: str) -> int:
 def replay_attempt(deps: Deps, ctx: Context, invoice_id: str, number: int) -> PaymentResult:
     """What a replayed key gets: its own attempt, re-driven first when it was left pending."""
     redrive_stale(deps, ctx, invoice_id)
-    invoice: Invoice = load_owned(deps.store, ctx, "invoice", invoice_id).state
+    invoice: Invoice = load_owned(deps.store, ctx, Invoice, invoice_id).state
     attempt = next((a for a in invoice.attempts if a.number == number), None)
     if attempt is None:  # a claim written before claims shared the attempt's commit
         raise Conflict(
@@ -108,7 +109,7 @@ def redrive_stale(deps: Deps, ctx: Context, invoice_id: str) -> PaymentResult | 
     """Finish an attempt interrupted before its outcome was recorded (a replay of its key, or the
     reconciler). Taking it over is one append at the invoice's read version, so of two re-drivers
     only one goes on; it asks the gateway under the attempt's own key before charging."""
-    loaded = load(deps.store, "invoice", invoice_id)
+    loaded = load(deps.store, Invoice, invoice_id)
     stale = stale_attempt(loaded.state, deps.clock(), deps.pending_after)
     if stale is None:
         return None
@@ -123,17 +124,21 @@ def redrive_stale(deps: Deps, ctx: Context, invoice_id: str) -> PaymentResult | 
 
 
 def drive_attempt(
-    deps: Deps, ctx: Context, invoice_id: str, number: int, *, ask_first: bool
+    deps: Deps, ctx: Context, invoice_id: str, number: int, *, ask_first: bool, uow: Unit | None = None
 ) -> PaymentResult:
     """Charge a recorded attempt under its key and record the outcome. When the outcome stays
     unknown (the gateway is unreachable) the attempt stays pending: recording a failure that may
-    be false would invite a second charge; the reconciler asks again later."""
-    loaded = load(deps.store, "invoice", invoice_id)
+    be false would invite a second charge; the reconciler asks again later.
+
+    A unit of work handed in already holds the invoice, its payer, orders and refill (the refill
+    request just wrote them): the charge reads none of them again."""
+    uow = uow or deps.unit(ctx)
+    loaded = uow.get(Invoice, invoice_id)
     invoice: Invoice = loaded.state
     attempt = next(a for a in invoice.attempts if a.number == number)
     if attempt.outcome != "pending":
         return PaymentResult(invoice, attempt)
-    method = method_of(deps, invoice, attempt.payment_method_id)
+    method = method_of(deps, invoice, attempt.payment_method_id, uow)
     gateway = deps.gateway(attempt.gateway)
     crash_point(AFTER_CHARGE_REQUEST)
     try:
@@ -150,7 +155,7 @@ def drive_attempt(
         decline_code=outcome.decline_code,
         found=ask_first,
     )
-    settled = record_outcome(deps, ctx, invoice_id, number, attempt.gateway, outcome)
+    settled = record_outcome(deps, ctx, invoice_id, number, attempt.gateway, outcome, uow=uow)
     return PaymentResult(settled, next(a for a in settled.attempts if a.number == number))
 
 
@@ -190,25 +195,30 @@ def _request(
     )
 
 
-def method_of(deps: Deps, invoice: Invoice, payment_method_id: str) -> SavedPaymentMethod | None:
+def method_of(
+    deps: Deps, invoice: Invoice, payment_method_id: str, uow: Unit | None = None
+) -> SavedPaymentMethod | None:
     """The saved card an attempt named, from the invoice's patient or clinic."""
+    uow = uow or deps.unit()
+    owner: Loaded[Patient] | Loaded[Clinic] | None
     if invoice.issued.patient_id is not None:
-        owner = try_load(deps.store, "patient", invoice.issued.patient_id)
+        owner = uow.find(Patient, invoice.issued.patient_id)
     elif invoice.issued.clinic_id is not None:
-        owner = try_load(deps.store, "clinic", invoice.issued.clinic_id)
+        owner = uow.find(Clinic, invoice.issued.clinic_id)
     else:
         owner = None
     method: SavedPaymentMethod | None = owner.state.method(payment_method_id) if owner else None
     return method
 
 
-def refill_of(deps: Deps, invoice: Invoice) -> str | None:
+def refill_of(deps: Deps, invoice: Invoice, uow: Unit | None = None) -> str | None:
     """The refill a refill order's invoice belongs to (its charge is recorded on the refill too)."""
     if len(invoice.issued.order_ids) != 1:
         return None
-    order = try_load(deps.store, "order", invoice.issued.order_ids[0])
+    uow = uow or deps.unit()
+    order = uow.find(Order, invoice.issued.order_ids[0])
     original_id = order.state.placed.refill_of_order_id if order else None
-    original = try_load(deps.store, "order", original_id) if original_id else None
+    original = uow.find(Order, original_id) if original_id else None
     if order is None or original is None:
         return None
     return next((r.refill_id for r in original.state.refills if r.refill_order_id == str(order.id)), None)
@@ -223,11 +233,14 @@ def record_outcome(
     outcome: ChargeOutcome,
     *,
     refill_id: str | None = None,
+    uow: Unit | None = None,
 ) -> Invoice:
-    """Settle one attempt; settling it again (a webhook after the synchronous reply) changes nothing."""
+    """Settle one attempt; settling it again (a webhook after the synchronous reply) changes nothing.
+    The unit of work (a fresh one unless handed in) holds the states read and written."""
+    unit = uow or deps.unit(ctx)
 
     def attempt() -> Invoice:
-        loaded = load(deps.store, "invoice", invoice_id)
+        loaded = unit.get(Invoice, invoice_id)
         invoice: Invoice = loaded.state
         current = next((a for a in invoice.attempts if a.number == number), None)
         if current is None or current.outcome != "pending":
@@ -243,7 +256,7 @@ def record_outcome(
             )
             if invoice.status == "OPEN":
                 for order_id in invoice.issued.order_ids:
-                    order = load(deps.store, "order", order_id)
+                    order = unit.get(Order, order_id)
                     if order.state.charged_at is None:
                         batch.extend(order, OrderCharged(invoice_id=invoice.id, charged_at=now))
         else:
@@ -257,20 +270,17 @@ def record_outcome(
                     gateway_reference=outcome.reference,
                 ),
             )
-        refill = refill_id or refill_of(deps, invoice)
+        refill = refill_id or refill_of(deps, invoice, unit)
         if refill is not None:
-            _record_refill_charge(deps, batch, refill, number, outcome)
-        record_cycle_outcome(deps, batch, invoice, number, outcome)  # a subscription cycle's dunning
-        deps.commit(batch)
-        return load(deps.store, "invoice", invoice_id).state  # type: ignore[no-any-return]
+            _record_refill_charge(batch, unit.get(Refill, refill), number, outcome)
+        record_cycle_outcome(deps, batch, invoice, number, outcome, unit)  # a subscription cycle's dunning
+        deps.commit(batch, unit)
+        return batch.state(Invoice, invoice_id)
 
     return retry_on_conflict(attempt)
 
 
-def _record_refill_charge(
-    deps: Deps, batch: Batch, refill_id: str, number: int, outcome: ChargeOutcome
-) -> None:
-    refill = load(deps.store, "refill", refill_id)
+def _record_refill_charge(batch: Batch, refill: Loaded[Refill], number: int, outcome: ChargeOutcome) -> None:
     fact: Fact = (
         RefillChargeSucceeded(attempt=number)
         if outcome.succeeded

@@ -88,12 +88,12 @@ def _redrive_pending(deps: Deps, page: int, max_pages: int) -> int:
             event = decode_notification(note)
             assert isinstance(event.fact, PaymentAttempted)
             invoice_id = str(event.originator_id)
-            loaded = try_load(deps.store, "invoice", invoice_id)
+            loaded = try_load(deps.store, Invoice, invoice_id)
             if loaded is not None and invoice_id not in done and _pending(loaded.state, event.fact.attempt):
                 done.add(invoice_id)
                 if redrive_stale(deps, _ctx(event), invoice_id) is not None:
                     redriven += 1
-                loaded = try_load(deps.store, "invoice", invoice_id)
+                loaded = try_load(deps.store, Invoice, invoice_id)
             if _pending(loaded.state if loaded else None, event.fact.attempt):
                 holding = True  # not settled yet: the mark stays before it
             elif not holding:

@@ -19,11 +19,10 @@ from domain.invoices import Invoice, evolve_invoice
 from domain.orders import Order
 from domain.parties import Patient
 from domain.refills import Refill, RefillIds
-from service.catalog import get_patient
 from service.deps import Deps, retry_on_conflict
 from service.idempotency import KeyedRequest, claim, claimed_resource
-from service.payments import charge_invoice, drive_attempt, new_attempt, redrive_stale
-from service.unit import Context, load, load_owned, try_load
+from service.payments import charge_invoice, drive_attempt, new_attempt, redrive_stale, usable_method
+from service.unit import Context, Unit, try_load
 
 
 @dataclass(frozen=True)
@@ -35,12 +34,15 @@ class RefillOutcome:
 
 
 def current_products(deps: Deps, ctx: Context, order: Order) -> dict[str, Product]:
-    found = (try_load(deps.store, "product", line.product_id) for line in order.placed.lines)
+    found = (try_load(deps.store, Product, line.product_id) for line in order.placed.lines)
     return {p.state.id: p.state for p in found if p is not None and p.organization_id == ctx.organization_id}
 
 
-def refill_orders(deps: Deps, order: Order) -> dict[str, Order]:
-    return {r.refill_order_id: load(deps.store, "order", r.refill_order_id).state for r in order.refills}
+def refill_orders(uow: Unit, order: Order, product_id: str) -> dict[str, Order]:
+    """The refill orders the open-refill check needs: only the newest of this product (see
+    `domain.refills.refill_to_check`), none when the order was never refilled with it."""
+    latest = refills.refill_to_check(order, product_id)
+    return {latest.refill_order_id: uow.orders.get(latest.refill_order_id)} if latest else {}
 
 
 def request_refill(
@@ -57,18 +59,24 @@ def request_refill(
         idempotency_key,
         {"order_id": order_id, "product_id": product_id, "payment_method_id": payment_method_id},
     )
-    patient = get_patient(deps, ctx, patient_id)
+    uow = deps.unit(ctx)  # each stream read at most once in this request
+    patient = uow.patients.get(patient_id)
+    tries = 0
 
     def create_or_find() -> tuple[str, bool, bool]:
         """(refill id, created now, replay of an earlier request with this key)."""
-        previous = claimed_resource(deps, keyed)
+        nonlocal tries
+        tries += 1
+        # A key is claimed by starting its stream in the batch below, so a fresh key needs no read:
+        # a key used before fails that commit, and the retry reads what it was used for.
+        previous = claimed_resource(deps, keyed) if tries > 1 else None
         if previous is not None:
             return previous, False, True
-        original = load_owned(deps.store, ctx, "order", order_id)
+        original = uow.orders.loaded(order_id)
         if original.state.patient_id != patient_id:
             raise NotFound("No such order.")  # another patient's order: never hint it exists
-        product = try_load(deps.store, "product", product_id)
-        active = deps.organization(ctx.organization_id).active_gateway
+        product = uow.find(Product, product_id)
+        active = deps.organization(ctx.organization_id, uow).active_gateway
         reasons = refills.eligibility_for_request(
             original.state, patient, product.state if product else None, product_id, payment_method_id, active
         )
@@ -77,13 +85,16 @@ def request_refill(
                 "This order cannot be refilled: " + " ".join(refills.REASON_TEXT[r] for r in reasons),
                 reasons=tuple(reasons),
             )
-        existing = refills.open_refill(original.state, product_id, refill_orders(deps, original.state))
+        existing = refills.open_refill(
+            original.state, product_id, refill_orders(uow, original.state, product_id)
+        )
         batch = deps.batch(ctx)
         if existing is not None:
             claim(batch, keyed, "refill", existing)
-            deps.commit(batch)
+            deps.commit(batch, uow)
             return existing, False, False
-        assert product is not None
+        if product is None:  # eligibility names a missing product; this keeps the types honest
+            raise NotFound("No such product.")
         new_order_id = deps.new_id()
         ids = RefillIds(
             refill_id=deps.new_id(),
@@ -94,8 +105,7 @@ def request_refill(
         decision = refills.request_refill(
             original.state, product.state, patient, payment_method_id, ids, idempotency_key, deps.clock()
         )
-        method = patient.method(payment_method_id)
-        assert method is not None  # eligibility checked it is the patient's, of the active gateway
+        method = usable_method(patient, payment_method_id)  # eligibility checked it is the patient's
         # The charge attempt is part of the request's one commit: a crash after it leaves an
         # attempt the reconciler finishes, never a refill with an invoice nobody will charge.
         attempted = new_attempt(deps, evolve_invoice(None, decision.invoice, ids.invoice_id), method)
@@ -104,24 +114,24 @@ def request_refill(
         batch.start(UUID(ids.invoice_id), decision.invoice, attempted)
         batch.extend(original, decision.original)
         claim(batch, keyed, "refill", ids.refill_id)
-        deps.commit(batch)
+        deps.commit(batch, uow)
         return ids.refill_id, True, False
 
     refill_id, created, replayed = retry_on_conflict(create_or_find)
-    refill = load(deps.store, "refill", refill_id).state
-    invoice = load(deps.store, "invoice", refill.requested.invoice_id).state
+    refill = uow.refills.get(refill_id)  # just written: the unit holds it, nothing is read
+    invoice = uow.invoices.get(refill.requested.invoice_id)
     if created:
         crash_point(AFTER_REFILL_BATCH)
-        drive_attempt(deps, ctx, invoice.id, 1, ask_first=False)
+        drive_attempt(deps, ctx, invoice.id, 1, ask_first=False, uow=uow)
     elif replayed:
         # A replayed key gets the first answer back, finishing its charge if it was interrupted.
         redrive_stale(deps, ctx, invoice.id)
+        uow = deps.unit(ctx)
     elif invoice.status == "OPEN" and _no_attempt_in_flight(invoice):
         # An earlier open refill, asked for again: pay its open invoice (a retry after a decline).
-        method = patient.method(payment_method_id)
-        assert method is not None
-        charge_invoice(deps, ctx, invoice.id, method)
-    return _outcome(deps, refill_id, created=created)
+        charge_invoice(deps, ctx, invoice.id, usable_method(patient, payment_method_id))
+        uow = deps.unit(ctx)
+    return _outcome(uow, refill_id, created=created)
 
 
 def _no_attempt_in_flight(invoice: Invoice) -> bool:
@@ -129,10 +139,11 @@ def _no_attempt_in_flight(invoice: Invoice) -> bool:
     return last is None or last.outcome != "pending"
 
 
-def _outcome(deps: Deps, refill_id: str, *, created: bool) -> RefillOutcome:
-    refill: Refill = load(deps.store, "refill", refill_id).state
-    order: Order = load(deps.store, "order", refill.requested.refill_order_id).state
-    invoice: Invoice = load(deps.store, "invoice", refill.requested.invoice_id).state
+def _outcome(uow: Unit, refill_id: str, *, created: bool) -> RefillOutcome:
+    """The answer, from the states the unit wrote (or reads once, for an earlier refill)."""
+    refill = uow.refills.get(refill_id)
+    order = uow.orders.get(refill.requested.refill_order_id)
+    invoice = uow.invoices.get(refill.requested.invoice_id)
     return RefillOutcome(refill, order, invoice, created)
 
 

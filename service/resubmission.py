@@ -37,7 +37,7 @@ def resubmit_to_pharmacy(
     """Open the next pharmacy attempt for a rejected or permanently failed order; returns the order."""
 
     def attempt() -> Order:
-        loaded = load_owned(deps.store, ctx, "order", order_id)
+        loaded = load_owned(deps.store, ctx, Order, order_id)
         order: Order = loaded.state
         refusals = resubmit_refusals(order)
         if refusals:

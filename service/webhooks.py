@@ -134,7 +134,7 @@ def _apply_to_order(
     stale instead (`news` is the vendor's event type and occurredAt)."""
 
     def attempt() -> str:
-        loaded = try_load(deps.store, "order", order_id) if order_id else None
+        loaded = try_load(deps.store, Order, order_id) if order_id else None
         if loaded is None:
             return "unmatched"
         order: Order = loaded.state
@@ -224,7 +224,7 @@ def apply_stripe(deps: Deps, ev: StripeEvent) -> str:
     if ev.type not in PAYMENT_EVENTS:
         return "ignored"
     invoice_id, number = ev.metadata.get("invoice_id"), ev.metadata.get("attempt", "")
-    loaded = try_load(deps.store, "invoice", invoice_id) if invoice_id else None
+    loaded = try_load(deps.store, Invoice, invoice_id) if invoice_id else None
     if loaded is None or not number.isdigit():
         return "unmatched"
     invoice: Invoice = loaded.state
@@ -259,7 +259,7 @@ def _late_success(
     deps: Deps, ctx: Context, invoice_id: str, number: int, gateway: str, reference: str | None
 ) -> str:
     def attempt() -> str:
-        loaded = load(deps.store, "invoice", invoice_id)
+        loaded = load(deps.store, Invoice, invoice_id)
         invoice: Invoice = loaded.state
         current = next(a for a in invoice.attempts if a.number == number)
         if current.outcome == "succeeded":
@@ -272,7 +272,7 @@ def _late_success(
         )
         if invoice.status == "OPEN":
             for order_id in invoice.issued.order_ids:
-                order = load(deps.store, "order", order_id)
+                order = load(deps.store, Order, order_id)
                 if order.state.charged_at is None:
                     batch.extend(order, OrderCharged(invoice_id=invoice_id, charged_at=now))
         deps.commit(batch)

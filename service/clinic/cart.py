@@ -47,8 +47,8 @@ class CartView:
     merges: tuple[Merge, ...] = ()  # what the command that produced this view merged
 
 
-def owned_cart(deps: Deps, ctx: Context, clinic: Clinic, cart_id: str) -> Loaded:
-    loaded = load_owned(deps.store, ctx, "cart", cart_id)
+def owned_cart(deps: Deps, ctx: Context, clinic: Clinic, cart_id: str) -> Loaded[Cart]:
+    loaded = load_owned(deps.store, ctx, Cart, cart_id)
     if loaded.state.clinic_id != clinic.id:
         raise NotFound("No such cart.")
     return loaded
@@ -206,7 +206,7 @@ def change_line(
         batch = deps.batch(ctx)
         batch.extend(loaded, *facts)
         deps.commit(batch)
-        return owned_cart(deps, ctx, clinic, cart_id).state  # type: ignore[no-any-return]
+        return owned_cart(deps, ctx, clinic, cart_id).state
 
     return _view(deps, ctx, clinic, retry_on_conflict(attempt))
 
@@ -219,7 +219,7 @@ def remove_line(deps: Deps, ctx: Context, user_id: str, cart_id: str, line_id: s
         batch = deps.batch(ctx)
         batch.extend(loaded, decide_remove(loaded.state, line_id))
         deps.commit(batch)
-        return owned_cart(deps, ctx, clinic, cart_id).state  # type: ignore[no-any-return]
+        return owned_cart(deps, ctx, clinic, cart_id).state
 
     return _view(deps, ctx, clinic, retry_on_conflict(attempt))
 

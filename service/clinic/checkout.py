@@ -9,6 +9,7 @@ from adapters.crashpoint import AFTER_CHECKOUT_BATCH, crash_point
 from domain.clinic.cart import Cart
 from domain.clinic.checkout import CheckoutIds, plan_checkout
 from domain.clinic.directory import Clinic
+from domain.clinic.pharmacies import Pharmacy
 from domain.errors import InvalidCommand, NotFound
 from domain.invoices import Attempt, Invoice, evolve_invoice
 from domain.orders import Order
@@ -70,7 +71,7 @@ def checkout(
         cart: Cart = loaded.state
         batch = deps.batch(ctx)
         if cart.checked_out is not None:
-            invoice_loaded = load_owned(deps.store, ctx, "invoice", cart.checked_out.invoice_id)
+            invoice_loaded = load_owned(deps.store, ctx, Invoice, cart.checked_out.invoice_id)
             invoice: Invoice = invoice_loaded.state
             if invoice.status != "OPEN":  # already paid (or closed): simply reported
                 number = len(invoice.attempts)
@@ -90,7 +91,7 @@ def checkout(
         # Stock is validated against, and reserved at, the version of each pharmacy read here: a
         # concurrent checkout that reserved first makes this append conflict, and the retry
         # validates again against what is left (OUT_OF_STOCK when the vials are gone).
-        stocked = {pid: load_owned(deps.store, ctx, "pharmacy", pid) for pid in world.pharmacies}
+        stocked = {pid: load_owned(deps.store, ctx, Pharmacy, pid) for pid in world.pharmacies}
         world = replace(world, pharmacies={pid: ph.state for pid, ph in stocked.items()})
         plan = plan_checkout(
             cart,
@@ -131,7 +132,7 @@ def _checkout_result(
     created: bool,
 ) -> CheckoutResult:
     cart: Cart = owned_cart(deps, ctx, clinic, cart_id).state
-    invoice: Invoice = load_owned(deps.store, ctx, "invoice", invoice_id).state
-    orders = [load_owned(deps.store, ctx, "order", oid).state for oid in invoice.issued.order_ids]
+    invoice: Invoice = load_owned(deps.store, ctx, Invoice, invoice_id).state
+    orders = [load_owned(deps.store, ctx, Order, oid).state for oid in invoice.issued.order_ids]
     attempt = next((a for a in invoice.attempts if a.number == number), None)
     return CheckoutResult(cart, orders, invoice, attempt, created)

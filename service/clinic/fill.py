@@ -79,7 +79,7 @@ def reorder(deps: Deps, ctx: Context, user_id: str, cart_id: str, order_id: str)
     view's `merges` says so, and whether its pharmacy, SIG or prescriber changed.
     """
     clinic = clinic_of(deps, ctx, user_id)
-    order: Order = load_owned(deps.store, ctx, "order", order_id).state
+    order: Order = load_owned(deps.store, ctx, Order, order_id).state
     if order.placed.clinic_id != clinic.id:
         raise NotFound("No such order.")
     drafts = [

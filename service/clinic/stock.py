@@ -24,7 +24,7 @@ def release_if_unfilled(store: LedgerStore, batch: Batch, order: Order, fact: Fa
     if not isinstance(fact, OrderCanceled | PharmacyOrderRejected):
         return
     pharmacy_id = clinic_pharmacy_id(order)
-    pharmacy = try_load(store, "pharmacy", pharmacy_id) if pharmacy_id else None
+    pharmacy = try_load(store, Pharmacy, pharmacy_id) if pharmacy_id else None
     if pharmacy is None or pharmacy.organization_id != batch.ctx.organization_id:
         return
     line = order.placed.lines[0]  # a clinic order holds one cart line
@@ -39,7 +39,7 @@ def reserve_again(deps: Deps, ctx: Context, order: Order) -> None:
     line = order.placed.lines[0]
 
     def attempt() -> None:
-        loaded = load_owned(deps.store, ctx, "pharmacy", pharmacy_id)
+        loaded = load_owned(deps.store, ctx, Pharmacy, pharmacy_id)
         pharmacy: Pharmacy = loaded.state
         offering = pharmacy.offering(line.product_id)
         if order.id in pharmacy.reservations or offering is None:
@@ -67,7 +67,7 @@ def release(deps: Deps, ctx: Context, order: Order, reason: str) -> None:
         return
 
     def attempt() -> None:
-        loaded = load_owned(deps.store, ctx, "pharmacy", pharmacy_id)
+        loaded = load_owned(deps.store, ctx, Pharmacy, pharmacy_id)
         line = order.placed.lines[0]
         batch = deps.batch(ctx)
         batch.extend(loaded, *release_stock(loaded.state, order.id, line.product_id, line.quantity, reason))
