@@ -91,8 +91,10 @@ def begin_request(
     under the key (IDEMPOTENCY_KEY_REUSED), or the first one still running (REQUEST_IN_PROGRESS).
     Two requests racing for a new key both append version 1: one wins, the other decides again."""
     aggregate_id = stable_id("idempotent-request", scope, key)
-    for _ in range(MAX_WRITE_RETRIES):
-        loaded = try_load(deps.store, "idempotent_request", aggregate_id)
+    for attempt in range(MAX_WRITE_RETRIES):
+        # A fresh key needs no read: its first fact starts the stream at version 1, so a key used
+        # before fails that append and the next pass reads what it holds.
+        loaded = try_load(deps.store, "idempotent_request", aggregate_id) if attempt else None
         state: IdempotentRequest | None = loaded.state if loaded else None
         decided = begin_keyed(
             state, scope=scope, fingerprint=fingerprint, now=deps.clock(), stale_after=deps.pending_after
