@@ -81,6 +81,11 @@ def request_refill(
             original.state, patient, product.state if product else None, product_id, payment_method_id, active
         )
         if reasons:
+            # What an earlier request with this key made may be why it is not eligible now: the
+            # replay gets that request's answer (the key is read only on this unhappy path).
+            previous = claimed_resource(deps, keyed) if tries == 1 else None
+            if previous is not None:
+                return previous, False, True
             raise NotEligible(
                 "This order cannot be refilled: " + " ".join(refills.REASON_TEXT[r] for r in reasons),
                 reasons=tuple(reasons),
