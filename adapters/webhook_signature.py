@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from adapters.json_depth import MAX_JSON_DEPTH, nesting_exceeds
+
 HEADER = "X-Signature"
 DEFAULT_TOLERANCE_S = 300
 
@@ -95,9 +97,11 @@ class WebhookPayloadError(Exception):
 
 
 def load_object(body: bytes) -> dict[str, object]:
+    if nesting_exceeds(body):
+        raise WebhookPayloadError("body", f"nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise WebhookPayloadError("body", "not valid JSON") from exc
     if not isinstance(data, dict):
         raise WebhookPayloadError("body", "not a JSON object")

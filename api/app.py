@@ -30,8 +30,9 @@ from api import (
     webhooks,
 )
 from api.console import console_routes
+from api.limits import BodyLimit
 from api.openapi import build_openapi
-from api.problems import KNOWN_ERRORS, from_exception, problem
+from api.problems import KNOWN_ERRORS, from_exception, problem, too_large
 from api.runtime import Runtime
 
 log = structlog.get_logger("api")
@@ -144,7 +145,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext)],
+        middleware=[Middleware(RequestContext), Middleware(BodyLimit, too_large=too_large)],
         lifespan=lifespan,
         exception_handlers={
             **{kind: _handle for kind in KNOWN_ERRORS},

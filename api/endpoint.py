@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from adapters.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from api import idempotent
 from api.auth import Principal, authenticate, require
 from api.problems import ApiError, validation_problem
@@ -139,10 +140,17 @@ def _in_one_connection(handler: Handler, call: Call) -> Reply:
 
 
 async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel | Response:
-    raw = await request.body()
+    raw = await request.body() or b"{}"
+    if nesting_exceeds(raw):
+        raise ApiError(
+            400,
+            "JSON too deep",
+            f"The request body nests deeper than {MAX_JSON_DEPTH} levels.",
+            reasons=("JSON_TOO_DEEP",),
+        )
     try:
-        data = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ApiError(
             400, "Malformed JSON", "The request body is not valid JSON.", reasons=("MALFORMED_JSON",)
         ) from None
@@ -151,7 +159,9 @@ async def _parse_body(request: Request, model: type[BaseModel]) -> BaseModel | R
             400, "Malformed JSON", "The request body must be a JSON object.", reasons=("MALFORMED_JSON",)
         )
     try:
-        return model.model_validate(data)
+        # Strict: JSON types as sent, no coercion (`true` or "1" is not a quantity); JSON mode still
+        # reads RFC 3339 strings as times.
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         return validation_problem(exc)
 

@@ -5,9 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Bidirectional controls (U+202A to U+202E, U+2066 to U+2069, the marks U+200E/U+200F/U+061C) make a
+# name display differently from what it is ("Trojan Source"): refused wherever a name is typed.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def _no_bidi(value: str) -> str:
+    if any(ch in BIDI_CONTROLS for ch in value):
+        raise ValueError("must not contain bidirectional control characters")
+    return value
+
+
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_bidi)
+]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
@@ -166,6 +179,15 @@ class OrderLineIn(Strict):
 class OrderIn(Strict):
     patient_id: Id
     lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=100)]
+
+    @model_validator(mode="after")
+    def _one_line_per_product(self) -> OrderIn:
+        seen: set[str] = set()
+        for line in self.lines:
+            if line.product_id in seen:
+                raise ValueError(f"product {line.product_id} appears twice: one line per product")
+            seen.add(line.product_id)
+        return self
 
 
 class ReasonIn(Strict):

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 
 from adapters.payments.port import GatewayUnavailable
 from api.auth import Forbidden, Unauthenticated
+from api.limits import BodyTooLarge
 from domain.errors import Conflict, DomainError, InvalidCommand, NotEligible, NotFound
 
 PROBLEM = "application/problem+json"
@@ -64,6 +65,7 @@ KNOWN_ERRORS: tuple[type[Exception], ...] = (
     Unauthenticated,
     Forbidden,
     GatewayUnavailable,
+    BodyTooLarge,
 )
 
 
@@ -89,8 +91,19 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def too_large(limit: int) -> JSONResponse:
+    return problem(
+        413,
+        "Payload Too Large",
+        f"The request body is larger than {limit} bytes.",
+        reasons=("BODY_TOO_LARGE",),
+    )
+
+
 def from_exception(exc: Exception) -> JSONResponse | None:
     """Translate a known exception; None means unknown (the app logs it and answers 500)."""
+    if isinstance(exc, BodyTooLarge):
+        return too_large(exc.limit)
     if isinstance(exc, ApiError):
         return problem(exc.status, exc.title, exc.detail, reasons=exc.reasons, extra=exc.extra)
     if isinstance(exc, ValidationError):
