@@ -1,7 +1,9 @@
 """Bearer tokens: a role, an optional subject (patient or clinic user) and an organization.
 
 HS256 JWTs signed with `LEDGER_SECRET`, always with an expiry. A missing, malformed or expired
-token is 401; a valid token without the route's role is 403.
+token is 401; a valid token without the route's role is 403. A token must also name an organization
+this deployment serves and live no longer than its cap (24 h for people, `service_max` for services):
+a token for an unknown organization never creates data, and a 10-year token is refused (401).
 """
 
 from __future__ import annotations
@@ -25,6 +27,22 @@ _ACTOR_KIND = {
     "compliance": "compliance",
     "service": "service",
 }
+
+
+PERSON_MAX_TTL = timedelta(hours=24)
+SERVICE_ROLES = frozenset({"service"})
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    """What the deployment accepts: its organizations, and the longest lifetime per kind of caller."""
+
+    organizations: frozenset[str]
+    service_max: timedelta = timedelta(days=30)
+    person_max: timedelta = PERSON_MAX_TTL
+
+    def max_ttl(self, role: str) -> timedelta:
+        return self.service_max if role in SERVICE_ROLES else self.person_max
 
 
 @dataclass(frozen=True)
@@ -54,9 +72,13 @@ def issue_token(
     organization_id: str,
     now: datetime,
     ttl: timedelta = timedelta(hours=12),
+    max_ttl: timedelta | None = None,
 ) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    cap = max_ttl if max_ttl is not None else (PERSON_MAX_TTL if role not in SERVICE_ROLES else None)
+    if cap is not None and ttl > cap:
+        raise ValueError(f"a {role} token may live at most {cap}; asked for {ttl}")
     if role in ("patient", "clinic") and not subject:
         raise ValueError(f"a {role} token needs a subject")
     claims = {
@@ -70,7 +92,7 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def authenticate(secret: str, authorization: str | None) -> Principal:
+def authenticate(secret: str, authorization: str | None, policy: TokenPolicy | None = None) -> Principal:
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthenticated("A bearer token is required.")
     try:
@@ -89,6 +111,14 @@ def authenticate(secret: str, authorization: str | None) -> Principal:
         raise Unauthenticated("The token's claims are not valid.")
     if role in ("patient", "clinic") and not sub:
         raise Unauthenticated("The token names no subject.")
+    if policy is not None:
+        if org not in policy.organizations:
+            raise Unauthenticated("The token's organization is not served here.")
+        issued, expires = claims.get("iat"), claims.get("exp")
+        if not isinstance(issued, int | float) or not isinstance(expires, int | float):
+            raise Unauthenticated("The token's claims are not valid.")
+        if timedelta(seconds=expires - issued) > policy.max_ttl(role):
+            raise Unauthenticated(f"The token lives longer than a {role} token may ({policy.max_ttl(role)}).")
     return Principal(role=role, subject=sub, organization_id=org)
 
 

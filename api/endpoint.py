@@ -102,7 +102,9 @@ def endpoint(
             runtime: Runtime = request.app.state.runtime
             # Ids only (order_id, invoice_id, …): every log line of this request carries them.
             structlog.contextvars.bind_contextvars(**{k: str(v)[:64] for k, v in request.path_params.items()})
-            principal = authenticate(runtime.token_secret, request.headers.get("authorization"))
+            principal = authenticate(
+                runtime.token_secret, request.headers.get("authorization"), runtime.token_policy
+            )
             require(principal, roles)
             parsed_body = await _parse_body(request, body) if body is not None else None
             if isinstance(parsed_body, Response):

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from adapters.payments.currencies import GATEWAY_CURRENCIES
+
 # Bidirectional controls (U+202A to U+202E, U+2066 to U+2069, the marks U+200E/U+200F/U+061C) make a
 # name display differently from what it is ("Trojan Source"): refused wherever a name is typed.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -23,7 +25,15 @@ Text = Annotated[
 ]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
+
+
+def _gateway_currency(value: str) -> str:
+    if value not in GATEWAY_CURRENCIES:
+        raise ValueError("must be a lower-case ISO 4217 currency the payment gateway supports")
+    return value
+
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$"), AfterValidator(_gateway_currency)]
 StateCode = Literal[
     "AL",
     "AK",

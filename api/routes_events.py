@@ -126,7 +126,7 @@ def accepts_event_stream(accept: str) -> bool:
 
 async def stream_events(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
-    principal = authenticate(runtime.token_secret, request.headers.get("authorization"))
+    principal = authenticate(runtime.token_secret, request.headers.get("authorization"), runtime.token_policy)
     require(principal, ROLES)
     if not accepts_event_stream(request.headers.get("accept", "")):
         # A client that asked only for something else (JSON) is told so rather than left hanging;

@@ -14,6 +14,7 @@ from typing import Any
 
 from adapters.chain import Signer
 from adapters.pharmacy import PharmacyClient
+from api.auth import TokenPolicy
 from projections.db import ViewDatabase
 from projections.runner import Projection, catch_up
 from projections.worker import ProjectionWorker
@@ -47,6 +48,7 @@ class Runtime:
     rebuilds: dict[str, dict[str, Any]] = field(default_factory=dict)  # projection -> rebuild progress
     rebuild_lock: threading.Lock = field(default_factory=threading.Lock)
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+    token_policy: TokenPolicy | None = None  # organizations served, lifetime caps (None: not checked)
 
     def refresh_views(self) -> None:
         """Read-your-writes: bring every projection up to the log's head before a query."""

@@ -13,6 +13,7 @@ from adapters.payments.fake import FakeGateway
 from adapters.payments.port import PaymentGateway
 from adapters.payments.stripe_gateway import StripeGateway
 from adapters.pharmacy import PharmacyClient
+from api.auth import TokenPolicy
 from api.runtime import Runtime
 from domain.events import Actor
 from ledger.fulfillment import build_policies, wire_fulfillment
@@ -134,6 +135,15 @@ def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
         views=views,
         projections=projections,
         token_secret=settings.secret,
+        token_policy=TokenPolicy(
+            organizations=frozenset(
+                {
+                    settings.organization_id,
+                    *filter(None, map(str.strip, settings.served_organizations.split(","))),
+                }
+            ),
+            service_max=timedelta(hours=settings.service_token_max_hours),
+        ),
         organization_id=settings.organization_id,
         signer=build_signer(settings),
         export_dir=export_dir(settings),

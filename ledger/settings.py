@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     var_dir: Path = Field(Path("var"), alias="LEDGER_VAR_DIR")
     organization_id: str = Field("org_demo", alias="LEDGER_ORGANIZATION_ID")
     organization_name: str = Field("Demo Telehealth", alias="LEDGER_ORGANIZATION_NAME")
+    # More organizations this deployment serves (comma-separated), beside LEDGER_ORGANIZATION_ID.
+    served_organizations: str = Field("", alias="LEDGER_SERVED_ORGANIZATIONS")
+    service_token_max_hours: float = Field(24 * 30, alias="LEDGER_SERVICE_TOKEN_MAX_HOURS", gt=0)
     payment_gateway: Literal["fake", "stripe"] = Field("fake", alias="LEDGER_PAYMENT_GATEWAY")
     stripe_api_key: str | None = Field(None, alias="LEDGER_STRIPE_API_KEY")
     stripe_api_base: str | None = Field(None, alias="LEDGER_STRIPE_API_BASE")

@@ -79,6 +79,8 @@ def token(
                 organization_id=settings.organization_id,
                 now=datetime.now(UTC),
                 ttl=timedelta(hours=hours),
+                # People are capped at 24 h by issue_token; services at the deployment's setting.
+                max_ttl=timedelta(hours=settings.service_token_max_hours) if role == "service" else None,
             )
         )
     except ValueError as exc:

@@ -106,6 +106,15 @@ def test_no_type_coercion_a_quantity_is_an_integer(ledger: Ledger, quantity: obj
     assert ledger.runtime.deps.store.last_position() == before
 
 
+@pytest.mark.parametrize("currency", ["xyz", "USD", "us", "xts"])
+def test_a_currency_the_gateway_cannot_charge_is_refused(ledger: Ledger, currency: str) -> None:
+    body = {"sku": "S-9", "name": "Sema", "price_cents": 100, "kind": "non_rx", "currency": currency}
+    r = ledger.call("POST", "/products", "staff", json=body)
+    _problem(r, 422)
+    assert [e["field"] for e in r.json()["errors"]] == ["currency"]
+    assert ledger.call("POST", "/products", "staff", json={**body, "currency": "eur"}).status_code == 201
+
+
 def test_bidirectional_controls_in_names_and_a_product_twice_on_an_order_are_refused(ledger: Ledger) -> None:
     r = ledger.call(
         "POST",

@@ -41,6 +41,7 @@ def settings_for(var_dir: Path, database_url: str | None = None) -> Settings:
         "LEDGER_ORGANIZATION_ID": ORG,
         "LEDGER_SECRET": SECRET,
         "DATABASE_URL": database_url,
+        "LEDGER_SERVED_ORGANIZATIONS": "org_other",  # a second tenant, for the isolation tests
     }
     settings, _ = Settings(**values).with_local_defaults()
     return settings
