@@ -322,11 +322,23 @@ class PaymentReply(BaseModel):
     payment: PaymentOut
 
 
+class RefillInProgressOut(BaseModel):
+    refill_id: str
+    refill_order_id: str
+    refill_order_number: str
+    status: str
+    paid: bool
+
+
 class RefillProductOut(BaseModel):
     product_id: str
     name: str
     unit_price_cents: int
     original_quantity: int
+    total_today_cents: int  # what a refill of this product charges today: quantity 1
+    in_progress: RefillInProgressOut | None = Field(
+        default=None, description="An earlier refill of this product still open (REFILL_IN_PROGRESS)"
+    )
 
 
 class RefillBlock(BaseModel):
@@ -334,7 +346,7 @@ class RefillBlock(BaseModel):
     reasons: list[str]
     products: list[RefillProductOut]
     payment_methods: list[PaymentMethodOut]
-    total_today_cents: int
+    total_today_cents: int = Field(description="For the pre-selected product; each product has its own")
 
 
 class PatientOrderOut(OrderOut):
@@ -360,6 +372,10 @@ class RefillReply(BaseModel):
     invoice: InvoiceOut
     payment: PaymentOut | None
     created: bool
+    in_progress: bool = Field(
+        default=False, description="An earlier refill of this product was returned (REFILL_IN_PROGRESS)"
+    )
+    message: str | None = Field(default=None, description="Said to the patient when nothing new was bought")
 
 
 class DunningAttemptOut(BaseModel):

@@ -9,6 +9,7 @@ from api.routes_catalog import ERRORS
 from api.views import audience_of, invoice_out, order_out, payment_out, refill_out, subscription_out
 from domain.invoices import Attempt, Invoice
 from domain.orders import Order
+from domain.refills import CLOSED_STATUSES
 from projections.order_index import orders_of_patient
 from service import catalog, orders, refills, resubmission, subscriptions
 from service.clinic.reads import clinic_order
@@ -211,7 +212,26 @@ def request_refill(call: Call) -> Reply:
             invoice=invoice_out(outcome.invoice),
             payment=payment_out(last) if last else None,
             created=outcome.created,
+            in_progress=not outcome.created and refill_order.status not in CLOSED_STATUSES,
+            message=None if outcome.created else _already_requested(outcome.order, refill_order),
         ),
+    )
+
+
+def _already_requested(order: Order, shown: m.OrderOut) -> str:
+    """A second request answered with the first refill says so, in words the patient reads."""
+    original = order.placed.refill_of_order_number or "your order"
+    if shown.status in CLOSED_STATUSES:  # the same key again, after that refill ended
+        return f"This refill was already requested ({shown.number}); nothing new was ordered."
+    if not order.paid:
+        return (
+            f"A refill of this product from {original} was already requested ({shown.number}) and is "
+            "waiting for payment. That refill was returned for payment; nothing new was ordered."
+        )
+    return (
+        f"A refill of this product from {original} is already in progress ({shown.number}): "
+        f"{shown.status_explanation} It was returned, not bought again. You can request another "
+        "once it has been delivered."
     )
 
 

@@ -14,7 +14,7 @@ from domain.events import Fact
 from domain.invoices import InvoiceIssued
 from domain.orders import OpenedRefill, Order, OrderLine, OrderPlaced, RefillOpened
 from domain.parties import Patient
-from domain.status import REFILL_ELIGIBLE_STATUSES, order_status
+from domain.status import REFILL_ELIGIBLE_STATUSES, OrderStatus, order_status
 
 ORDER_NOT_OWNED = "ORDER_NOT_OWNED"
 NOT_PAID = "NOT_PAID"
@@ -98,6 +98,41 @@ def refill_to_check(order: Order, product_id: str) -> OpenedRefill | None:
     the check reads one refill order, never every earlier one.
     """
     return next((r for r in reversed(order.refills) if r.product_id == product_id), None)
+
+
+REFILL_IN_PROGRESS = "REFILL_IN_PROGRESS"
+
+
+@dataclass(frozen=True)
+class RefillInProgress:
+    """An earlier refill of a product that is still open: unpaid, or paid and not yet delivered."""
+
+    product_id: str
+    refill_id: str
+    refill_order_id: str
+    refill_order_number: str
+    status: OrderStatus
+    paid: bool
+
+
+def refill_in_progress(
+    order: Order, product_id: str, refill_orders: Mapping[str, Order]
+) -> RefillInProgress | None:
+    """The open refill of this product, if any (`refill_orders` holds at least the newest one)."""
+    for refill in reversed(order.refills):
+        if refill.product_id != product_id:
+            continue
+        refill_order = refill_orders.get(refill.refill_order_id)
+        if refill_order is not None and order_status(refill_order) not in CLOSED_STATUSES:
+            return RefillInProgress(
+                product_id,
+                refill.refill_id,
+                refill.refill_order_id,
+                refill.refill_order_number,
+                order_status(refill_order),
+                refill_order.paid,
+            )
+    return None
 
 
 def open_refill(order: Order, product_id: str, refill_orders: Mapping[str, Order]) -> str | None:

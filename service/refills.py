@@ -8,7 +8,7 @@ losers re-read it and find the open refill, which they return for payment instea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from uuid import UUID
 
 from adapters.crashpoint import AFTER_REFILL_BATCH, crash_point
@@ -161,25 +161,38 @@ def refill_block(deps: Deps, ctx: Context, order: Order, patient: Patient, activ
     reasons = refills.eligibility_for_listing(order, patient, products, active)
     offered = refills.refillable_products(order, products)
     methods = patient.methods_for(active)
+    uow = deps.unit(ctx)
+    newest = {
+        latest.refill_order_id: uow.orders.get(latest.refill_order_id)
+        for p in offered
+        if (latest := refills.refill_to_check(order, p.id)) is not None
+    }
+    busy = {p.id: refills.refill_in_progress(order, p.id, newest) for p in offered}
+    if not reasons and offered and all(busy.values()):
+        # Every product already has a refill on its way: the button would only return it.
+        reasons = [refills.REFILL_IN_PROGRESS]
+    listed = not reasons or reasons == [refills.REFILL_IN_PROGRESS]
+    options = [
+        {
+            "product_id": p.id,
+            "name": p.name,
+            "unit_price_cents": p.price_cents,
+            "original_quantity": line.quantity,
+            "total_today_cents": p.price_cents,  # what "Pay & Request Refill" charges: quantity 1
+            "in_progress": asdict(found) if (found := busy[p.id]) else None,
+        }
+        for p in offered
+        if (line := order.line_for(p.id)) is not None
+    ]
+    selectable = [o for o in options if o["in_progress"] is None]
     return {
         "eligible": not reasons,
         "reasons": reasons,
-        "products": [
-            {
-                "product_id": p.id,
-                "name": p.name,
-                "unit_price_cents": p.price_cents,
-                "original_quantity": line.quantity,
-            }
-            for p in offered
-            if (line := order.line_for(p.id)) is not None
-        ]
-        if not reasons
-        else [],
+        "products": options if listed else [],
         "payment_methods": [
             {"id": m.id, "gateway": m.gateway, "label": m.label, "brand": m.brand, "last4": m.last4}
             for m in methods
         ],
-        # What "Pay & Request Refill" charges for the pre-selected (first) product: quantity 1.
-        "total_today_cents": offered[0].price_cents if offered and not reasons else 0,
+        # The pre-selected product's price; each product carries its own.
+        "total_today_cents": selectable[0]["total_today_cents"] if selectable and not reasons else 0,
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.support.app import Ledger
 
 
@@ -59,3 +61,63 @@ def test_the_patients_orders_say_refill_or_subscription_renewal_in_words(ledger:
     assert "not a subscription renewal" in kinds[refill.json()["refill_order"]["number"]]["explanation"]
     staff_view = ledger.call("GET", f"/orders/{cycle['id']}", "staff").json()
     assert staff_view["kind"]["label"] == "Subscription cycle 1"
+
+
+def _refill(ledger: Ledger, patient: dict[str, Any], order_id: str, product_id: str, key: str) -> Any:
+    return ledger.call(
+        "POST",
+        f"/orders/{order_id}/refills",
+        "patient",
+        patient["id"],
+        headers={"Idempotency-Key": key},
+        json={"product_id": product_id, "payment_method_id": patient["cards"][0]},
+    )
+
+
+def _block(ledger: Ledger, patient: dict[str, Any], order_id: str) -> dict[str, Any]:
+    listed = ledger.call("GET", f"/patients/{patient['id']}/orders", "patient", patient["id"]).json()
+    return next(o["refill"] for o in listed["orders"] if o["id"] == order_id)
+
+
+def test_a_paid_refill_on_its_way_is_shown_in_progress_and_returned_in_words(ledger: Ledger) -> None:
+    product, patient = ledger.product(price_cents=24500), ledger.patient()
+    original = ledger.paid_order(patient, [(product["id"], 3)])
+    first = _refill(ledger, patient, original["id"], product["id"], "tab-1")
+    assert first.status_code == 201, first.text
+    number = first.json()["refill_order"]["number"]
+
+    block = _block(ledger, patient, original["id"])
+    assert block["eligible"] is False and block["reasons"] == ["REFILL_IN_PROGRESS"]
+    (option,) = block["products"]
+    assert option["in_progress"]["refill_order_number"] == number
+    assert option["in_progress"]["paid"] is True
+    assert option["in_progress"]["status"] == first.json()["refill_order"]["status"]
+
+    again = _refill(ledger, patient, original["id"], product["id"], "tab-2")  # a new key: a second tab
+    assert again.status_code == 200, again.text
+    body = again.json()
+    assert body["created"] is False and body["in_progress"] is True
+    assert body["refill_order"]["number"] == number
+    assert number in body["message"] and "not bought again" in body["message"]
+    assert body["invoice"]["amount_cents"] == 24500  # charged once
+    orders = ledger.call("GET", f"/patients/{patient['id']}/orders", "patient", patient["id"]).json()
+    assert len(orders["orders"]) == 2  # the original and one refill
+
+
+def test_total_today_is_each_products_own_price(ledger: Ledger) -> None:
+    cheap = ledger.product(sku="KIT", price_cents=1500, kind="non_rx", medical_review=None)
+    dear = ledger.product(sku="SEMA", price_cents=29900)
+    patient = ledger.patient()
+    original = ledger.paid_order(patient, [(dear["id"], 2), (cheap["id"], 1)])
+    block = _block(ledger, patient, original["id"])
+    assert {p["product_id"]: p["total_today_cents"] for p in block["products"]} == {
+        dear["id"]: 29900,
+        cheap["id"]: 1500,
+    }
+    # One product on its way: the other can still be refilled, and is the one pre-selected.
+    assert _refill(ledger, patient, original["id"], dear["id"], "one").status_code == 201
+    block = _block(ledger, patient, original["id"])
+    assert block["eligible"] is True
+    busy = {p["product_id"]: p["in_progress"] is not None for p in block["products"]}
+    assert busy == {dear["id"]: True, cheap["id"]: False}
+    assert block["total_today_cents"] == 1500
