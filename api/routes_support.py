@@ -13,6 +13,7 @@ from api import models as m
 from api.endpoint import Call, Reply, endpoint
 from api.explain_words import blocker_from, blocker_out, blocker_words, explanation_out, summary
 from api.problems import ApiError, Problem
+from api.routes_escalations import open_on_order
 from api.views import order_out, subscription_out
 from domain.errors import Conflict, NotFound
 from domain.explain import explain
@@ -44,8 +45,13 @@ class Loose(BaseModel):
 
 
 class EscalationOut(BaseModel):
+    """An open escalation on this order (raised by the escalation policy; see GET /cs/escalations)."""
+
     code: str
     sentence: str
+    id: str
+    kind_label: str
+    raised_at: str
 
 
 class BlockerOut(BaseModel):
@@ -253,6 +259,8 @@ def cs_view(call: Call, order_id: str) -> dict[str, Any]:
     if view.get("subscription_id"):  # a cycle order: its subscription's schedule and dunning
         sub = subscriptions.get_subscription(call.runtime.deps, call.ctx(), view["subscription_id"])
         view["subscription"] = subscription_out(sub).model_dump(mode="json")
+    rt = call.runtime
+    view["escalations"] = open_on_order(store, rt.views, rt.projections, org, order_id)
     return in_words(view)
 
 

@@ -10,7 +10,17 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from domain import catalog, idempotency, invoices, orders, parties, refills, subscriptions, timers
+from domain import (
+    catalog,
+    escalations,
+    idempotency,
+    invoices,
+    orders,
+    parties,
+    refills,
+    subscriptions,
+    timers,
+)
 from domain.clinic import cart, directory, pharmacies, quickfills
 from domain.events import Fact
 from domain.webhooks import evolve_webhook
@@ -35,6 +45,7 @@ EVOLVERS: dict[str, Evolve] = {
     "cart": cart.evolve_cart,
     "quickfill": quickfills.evolve_quickfill,
     "webhook": evolve_webhook,
+    "escalations": escalations.evolve_escalations,
 }
 
 

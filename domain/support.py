@@ -1,18 +1,19 @@
 """What customer support and ops are told about an order: pure rules over folded state.
 
-The CS view of DOMAIN.md (seed 001, "What CS should check") and the seed's escalation checklist.
-Two halves, because they change for different reasons:
-- `history_view` / `history_escalations` depend only on the order, its invoice, its refill and the
-  original order's history, so a projection can keep them up to date event by event;
-- `catalog_view` / `catalog_escalations` depend on the catalog and the patient *now* (current price,
-  active flag, saved cards), so they are computed when the view is read.
-Blocking causes, fixes and "explain" live in `domain.explain`.
+The CS view of DOMAIN.md (seed 001, "What CS should check"). Two halves, because they change for
+different reasons:
+- `history_view` depends only on the order, its invoice, its refill and the original order's history,
+  so a projection can keep it up to date event by event;
+- `catalog_view` depends on the catalog and the patient *now* (current price, active flag, saved
+  cards), so it is computed when the view is read.
+Escalations are facts raised by a policy (`domain/escalations.py`, conditions in
+`domain/escalation_conditions.py`); blocking causes and "explain" live in `domain.explain`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from domain.catalog import Product
@@ -22,30 +23,6 @@ from domain.orders import OpenedRefill, Order, OrderPlaced
 from domain.parties import Patient
 from domain.refills import Refill, eligibility_for_listing, refillable_products
 from domain.status import order_status
-
-CHARGED_BUT_NOT_UPDATED = "CHARGED_BUT_NOT_UPDATED"
-DUPLICATE_REFILL_AFTER_FAILED_PAYMENT = "DUPLICATE_REFILL_AFTER_FAILED_PAYMENT"
-REFILL_MISSING_ORIGINAL_LINK = "REFILL_MISSING_ORIGINAL_LINK"
-MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT = "MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT"
-FULFILLMENT_BEFORE_RX = "FULFILLMENT_BEFORE_RX"
-PRICE_OR_ELIGIBILITY_SUSPECT = "PRICE_OR_ELIGIBILITY_SUSPECT"
-ESCALATION_CODES = (
-    CHARGED_BUT_NOT_UPDATED,
-    DUPLICATE_REFILL_AFTER_FAILED_PAYMENT,
-    REFILL_MISSING_ORIGINAL_LINK,
-    MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT,
-    FULFILLMENT_BEFORE_RX,
-    PRICE_OR_ELIGIBILITY_SUSPECT,
-)
-
-
-@dataclass(frozen=True)
-class Escalation:
-    code: str
-    sentence: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "sentence": self.sentence}
 
 
 def kind_label(placed: OrderPlaced) -> str:
@@ -133,138 +110,12 @@ def duplicate_refill_orders(refills: Sequence[OpenedRefill], invoices: Mapping[s
     return flagged
 
 
-def history_escalations(
-    order: Order,
-    invoice: Invoice | None,
-    *,
-    refill: Refill | None,
-    original: Order | None,
-    duplicates: set[str],
-) -> list[Escalation]:
-    """The checklist items that follow from the order's, invoice's and refill's history alone."""
-    found: list[Escalation] = []
-    placed = order.placed
-    charged = invoice is not None and invoice.succeeded_attempt is not None
-    if (charged or (refill is not None and refill.charge == "succeeded")) and not order.paid:
-        found.append(
-            Escalation(
-                CHARGED_BUT_NOT_UPDATED,
-                "The gateway took the payment but the order was never "
-                "marked charged, so its status did not move on.",
-            )
-        )
-    if order.id in duplicates or any(r.refill_order_id in duplicates for r in order.refills):
-        found.append(
-            Escalation(
-                DUPLICATE_REFILL_AFTER_FAILED_PAYMENT,
-                "Another refill of the same product was "
-                "created while an earlier refill's invoice was still open after a failed "
-                "payment; that invoice should have been paid instead.",
-            )
-        )
-    if placed.source_context == "PATIENT_REFILL":
-        link_missing = not (
-            placed.refill_of_order_id and placed.refill_of_order_number and placed.refill_product_id
-        )
-        unlinked = original is None or not any(r.refill_order_id == order.id for r in original.refills)
-        if link_missing or unlinked:
-            found.append(
-                Escalation(
-                    REFILL_MISSING_ORIGINAL_LINK,
-                    "This refill order does not link back to an original order that records it.",
-                )
-            )
-    if order.paid and order.medical_review_status in ("failed", "blocked"):
-        what = (
-            "was blocked: " + ", ".join(order.blocked_reasons)
-            if order.medical_review_status == "blocked"
-            else f"failed: {order.medical_review_error}"
-        )
-        found.append(
-            Escalation(
-                MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT,
-                f"The order is paid but its medical review submission {what}.",
-            )
-        )
-    moving = order.fulfillment_released or order.pharmacy_submitted or order.accepted
-    if moving and medical_review_required(order):
-        missing = [] if order.rx_med_ids else ["no prescription (RX_WRITTEN) was received"]
-        if order.requires_intake and order.intake_status != "accepted":
-            missing.append(f"intake is {order.intake_status}")
-        if missing:
-            found.append(
-                Escalation(
-                    FULFILLMENT_BEFORE_RX,
-                    "The order was sent towards the pharmacy although " + " and ".join(missing) + ".",
-                )
-            )
-    suspect = _history_suspicions(order, invoice, original)
-    if suspect:
-        found.append(
-            Escalation(PRICE_OR_ELIGIBILITY_SUSPECT, "The refill looks wrong: " + "; ".join(suspect) + ".")
-        )
-    return found
-
-
-def _history_suspicions(order: Order, invoice: Invoice | None, original: Order | None) -> list[str]:
-    placed = order.placed
-    if placed.source_context != "PATIENT_REFILL":
-        return []
-    found: list[str] = []
-    if len(placed.lines) != 1 or placed.lines[0].quantity != 1:
-        found.append("a refill is one line of quantity 1")
-    elif placed.refill_product_id and placed.lines[0].product_id != placed.refill_product_id:
-        found.append("its line is not the refill product")
-    total = sum(ln.total_cents for ln in placed.lines)
-    if invoice is not None and invoice.amount_cents != total:
-        found.append(f"the invoice is for {invoice.amount_cents} cents but the order totals {total}")
-    if (
-        original is not None
-        and placed.refill_product_id
-        and original.line_for(placed.refill_product_id) is None
-    ):
-        found.append("the product is not on the original order")
-    if original is not None and (original.charged_at is None or original.charged_at > placed.placed_at):
-        found.append("the original order was not paid when the refill was created")
-    return found
-
-
-def catalog_escalations(order: Order, product_at_placement: Product | None) -> list[Escalation]:
-    """Checks against the catalog as it was when the refill was placed (price snapshot, active flag)."""
-    placed = order.placed
-    if placed.source_context != "PATIENT_REFILL" or product_at_placement is None or not placed.lines:
-        return []
-    found: list[str] = []
-    price = placed.lines[0].unit_price_cents
-    if price != product_at_placement.price_cents:
-        found.append(
-            f"it was charged {price} cents while the product's price then was "
-            f"{product_at_placement.price_cents}"
-        )
-    if not product_at_placement.active:
-        found.append("the product was inactive when the refill was created")
-    if not found:
-        return []
-    return [Escalation(PRICE_OR_ELIGIBILITY_SUSPECT, "The refill looks wrong: " + "; ".join(found) + ".")]
-
-
-def merge_escalations(*groups: Sequence[Escalation]) -> list[Escalation]:
-    """One entry per code, sentences joined, in the checklist's order."""
-    by_code: dict[str, list[str]] = {}
-    for group in groups:
-        for e in group:
-            if e.sentence not in by_code.setdefault(e.code, []):
-                by_code[e.code].append(e.sentence)
-    return [Escalation(code, " ".join(by_code[code])) for code in ESCALATION_CODES if code in by_code]
-
-
 def history_view(
     order: Order,
     invoice: Invoice | None,
     *,
     refill: Refill | None,
     original: Order | None,
-    duplicates: set[str],
 ) -> dict[str, Any]:
     """Every CS field that the order's own history decides, as plain JSON-ready data."""
     placed = order.placed
@@ -357,12 +208,6 @@ def history_view(
             "carrier": order.carrier,
             "tracking": order.tracking,
         },
-        "escalations": [
-            e.as_dict()
-            for e in history_escalations(
-                order, invoice, refill=refill, original=original, duplicates=duplicates
-            )
-        ],
     }
 
 

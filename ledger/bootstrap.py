@@ -20,6 +20,7 @@ from ledger.fulfillment import build_policies, wire_fulfillment
 from ledger.settings import Settings, SettingsError
 from ledger.streams import wire_streams
 from projections.db import PostgresViews, SqliteViews, ViewDatabase
+from projections.escalations import EscalationsProjection
 from projections.order_index import OrderIndex
 from projections.order_search import OrderSearch, PatientIndex
 from projections.runner import Projection, ensure_schema
@@ -78,8 +79,15 @@ def default_projections(store: LedgerStore | None = None) -> list[Projection]:
     if store is None:
         return [OrderIndex(), DueTimers()]
     # order status, CS view, stuck orders; then what CS search reads
-    # and the due-timer index the timer worker reads
-    return [OrderIndex(), *support_projections(store), PatientIndex(), OrderSearch(), DueTimers()]
+    # the due-timer index the timer worker reads, and the escalation queue
+    return [
+        OrderIndex(),
+        *support_projections(store),
+        PatientIndex(),
+        OrderSearch(),
+        DueTimers(),
+        EscalationsProjection(),
+    ]
 
 
 def build_store(settings: Settings) -> LedgerStore:
@@ -129,7 +137,7 @@ def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
     ensure_schema(views, projections)
     ctx = Context(SYSTEM, settings.organization_id, "bootstrap", "bootstrap")
     configure_organization(deps, ctx, settings.organization_name, settings.payment_gateway)
-    policies = build_policies(deps, settings, beluga=wiring.beluga, pharmacies=wiring.pharmacies)
+    policies = build_policies(deps, settings, views=views, beluga=wiring.beluga, pharmacies=wiring.pharmacies)
     runtime = Runtime(
         deps=deps,
         views=views,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from adapters.beluga import BelugaClient
 from adapters.pharmacy import BELMAR, DISPENSEPRO, PharmacyClient, pharmacy_client
@@ -14,6 +15,7 @@ from adapters.singleton import SingletonLoop
 from api import webhooks
 from api.runtime import Runtime
 from ledger.settings import Settings
+from projections.db import ViewDatabase
 from service.deps import Deps
 from service.medical_review import VisitSubmitter
 from service.policies import Policies, run_policies_once
@@ -39,13 +41,20 @@ def build_policies(
     deps: Deps,
     settings: Settings,
     *,
+    views: ViewDatabase | None = None,
     beluga: VisitSubmitter | None = None,
     pharmacies: dict[str, PharmacyClient] | None = None,
 ) -> Policies:
     """The policy set over the vendors handed in (tests, the demo) or built from the settings."""
     beluga = beluga if beluga is not None else build_beluga(settings)
     pharmacies = pharmacies if pharmacies is not None else build_pharmacies(settings)
-    return Policies(deps, beluga, pharmacies)
+    return Policies(
+        deps,
+        beluga,
+        pharmacies,
+        views=views,
+        pending_charge_after=timedelta(seconds=settings.escalate_pending_charge_seconds),
+    )
 
 
 def wire_fulfillment(runtime: Runtime) -> None:

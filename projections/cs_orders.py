@@ -15,7 +15,7 @@ from domain.events import Recorded
 from domain.invoices import Invoice
 from domain.orders import Order
 from domain.refills import Refill
-from domain.support import duplicate_refill_orders, history_view
+from domain.support import history_view
 from projections.db import ViewDatabase
 from projections.folding import OrderRowProjection, dumps
 
@@ -60,23 +60,18 @@ class CsOrdersProjection(OrderRowProjection):
         if order is None:
             return None
         doc = self.document(order)
-        codes = ",".join(e["code"] for e in doc["escalations"])
-        return (last.meta.organization_id, order.patient_id, order.number, doc["status"], codes, dumps(doc))
+        # `escalations` is kept empty: escalations are events now (projections/escalations.py); the
+        # column stays so that tables built before keep their shape.
+        return (last.meta.organization_id, order.patient_id, order.number, doc["status"], "", dumps(doc))
 
     def document(self, order: Order) -> dict[str, Any]:
         invoice: Invoice | None = self.cache.get("invoice", order.placed.invoice_id)
         original: Order | None = self.cache.get("order", order.placed.refill_of_order_id)
         refill: Refill | None = None
-        duplicates: set[str] = set()
-        for holder in (original, order):
-            if holder is None or not holder.refills:
-                continue
-            invoices = {r.invoice_id: self.cache.get("invoice", r.invoice_id) for r in holder.refills}
-            duplicates |= duplicate_refill_orders(holder.refills, {k: v for k, v in invoices.items() if v})
         if original is not None:
             opened = next((r for r in original.refills if r.refill_order_id == order.id), None)
             refill = self.cache.get("refill", opened.refill_id) if opened else None
-        return history_view(order, invoice, refill=refill, original=original, duplicates=duplicates)
+        return history_view(order, invoice, refill=refill, original=original)
 
 
 def cs_document(db: ViewDatabase, organization_id: str, order_id: str) -> dict[str, Any] | None:
@@ -87,14 +82,3 @@ def cs_document(db: ViewDatabase, organization_id: str, order_id: str) -> dict[s
         )
         row = cur.fetchone()
     return json.loads(row[0]) if row else None
-
-
-def escalated_orders(db: ViewDatabase, organization_id: str) -> list[tuple[str, str, str]]:
-    """(order id, number, escalation codes) of every order with at least one escalation."""
-    with db.transaction() as cur:
-        cur.execute(
-            "SELECT order_id, number, escalations FROM cs_orders WHERE organization_id = %s"
-            " AND escalations <> '' ORDER BY number",
-            (organization_id,),
-        )
-        return [(str(a), str(b), str(c)) for a, b, c in cur.fetchall()]

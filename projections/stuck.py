@@ -130,3 +130,13 @@ def stuck_orders(
             }
         )
     return found[:limit]
+
+
+def orders_waiting_on_payment(db: ViewDatabase, since_before: datetime) -> list[tuple[str, str]]:
+    """(organization id, order id) of open orders whose charge has had no outcome since before then."""
+    with db.transaction() as cur:
+        cur.execute(
+            "SELECT organization_id, order_id FROM stuck_orders WHERE blocker_code = %s AND since < %s",
+            ("PAYMENT_IN_PROGRESS", since_before.isoformat()),
+        )
+        return [(str(org), str(oid)) for org, oid in cur.fetchall()]

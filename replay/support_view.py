@@ -10,25 +10,13 @@ from domain.explain import Explanation, explain
 from domain.invoices import Invoice
 from domain.orders import Order
 from domain.parties import Organization, Patient
-from domain.support import Escalation, catalog_escalations, catalog_view, merge_escalations
-from replay.history import fold_events, load, order_stream, stream
+from domain.support import catalog_view
+from replay.history import fold_events, load, order_stream
 
 
 def products_of(store: LedgerStore, order: Order) -> dict[str, Product]:
     found = (load(store, Product, line.product_id) for line in order.placed.lines)
     return {p.id: p for p in found if p is not None}
-
-
-def product_at(store: LedgerStore, order: Order) -> Product | None:
-    """The refill product as the catalog had it when the refill order was placed."""
-    product_id = order.placed.refill_product_id or (
-        order.placed.lines[0].product_id if order.placed.lines else None
-    )
-    events = [e for e in stream(store, product_id) if e.meta.occurred_at <= order.placed.placed_at]
-    if not events or events[0].aggregate_type != "product":
-        return None
-    state = fold_events("product", str(product_id), events)
-    return state if isinstance(state, Product) else None
 
 
 def active_gateway(store: LedgerStore, organization_id: str) -> str:
@@ -39,7 +27,7 @@ def active_gateway(store: LedgerStore, organization_id: str) -> str:
 def complete_view(
     store: LedgerStore, organization_id: str, order_id: str, history: dict[str, Any]
 ) -> dict[str, Any]:
-    """Add the refill block and the catalog escalations to the projection's document."""
+    """Add the refill block (what the catalog and the patient say now) to the projection's document."""
     events = order_stream(store, organization_id, order_id)
     order: Order = fold_events("order", order_id, events)
     patient = load(store, Patient, order.patient_id)
@@ -49,9 +37,7 @@ def complete_view(
         patient,
         active_gateway(store, organization_id),
     )
-    stored = [Escalation(e["code"], e["sentence"]) for e in history["escalations"]]
-    merged = merge_escalations(stored, catalog_escalations(order, product_at(store, order)))
-    return {**history, "refill": refill, "escalations": [e.as_dict() for e in merged]}
+    return {**history, "refill": refill}
 
 
 def explain_order(store: LedgerStore, organization_id: str, order_id: str) -> Explanation:

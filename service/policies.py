@@ -6,6 +6,9 @@ Policies, in the order one pass runs them:
 - `fulfillment_gate`    releases or holds pharmacy submission (domain.gate);
 - `pharmacy_submitter`  submits released (or resubmitted) orders to their pharmacy, asking the gate again;
 - `pharmacy_canceller`  asks the pharmacy to stop an order refunded or canceled after submission;
+- `escalations`         raises and resolves escalations on the orders an event touches
+                        (`service/escalations.py`), plus a sweep every `sweep_seconds` for the
+                        conditions that come due with time alone (a charge left pending);
 then the payment reconciler (`service.reconcile`) finishes charges interrupted mid-way.
 Every effect is idempotent, so reading a notification twice (after a crash) changes nothing; the
 gate and the submitter write their tracking position in the same transaction as their events.
@@ -31,7 +34,9 @@ from adapters.pharmacy import PharmacyClient
 from adapters.webhook_signature import WebhookPayloadError
 from domain.events import Actor, Recorded
 from domain.webhooks import WebhookReceived
-from service import dead_letters, fulfillment, medical_review, reconcile, webhooks
+from projections.db import ViewDatabase
+from projections.folding import topics_of
+from service import dead_letters, escalations, fulfillment, medical_review, reconcile, webhooks
 from service.dead_letters import DeadLetters
 from service.deps import Deps
 from service.medical_review import VisitSubmitter
@@ -63,9 +68,13 @@ class Policies:
     page: int = 200
     reconcile_every: float = 1.0  # seconds between payment reconciler passes
     _reconciled_at: float = -1e9
+    views: ViewDatabase | None = None  # the escalation sweep reads the stuck-orders view
+    pending_charge_after: timedelta = timedelta(minutes=15)
+    sweep_seconds: float = 30.0
     _failures: dict[tuple[str, int], int] = field(default_factory=dict)
     dead_letters: DeadLetters = field(default_factory=DeadLetters)
     _partners_down: dict[str, datetime] = field(default_factory=dict)  # partner -> paused until
+    _last_sweep: float = 0.0
 
     def ctx(self, name: str, event: Recorded) -> Context:
         return Context(
@@ -146,16 +155,48 @@ def _cancel(p: Policies, event: Recorded, tracking: tuple[str, int] | None) -> b
     return tracking is not None
 
 
+def _escalate(p: Policies, event: Recorded, tracking: tuple[str, int] | None) -> bool:
+    # A retried dead letter names its order; a notification names the orders it touches.
+    orders = (
+        escalations.affected_orders(p.deps, event) if tracking is not None else [str(event.originator_id)]
+    )
+    escalations.evaluate_orders(
+        p.deps,
+        p.ctx(escalations.POLICY, event),
+        orders,
+        pending_after=p.pending_charge_after,
+        tracking=tracking,
+    )
+    return tracking is not None
+
+
 POLICIES: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     (WEBHOOKS, ("WebhookReceived",), _reapply_webhook),
     (AUTOSUBMIT, _READY_FOR_SCRIPT, _autosubmit),
     (fulfillment.GATE, _GATE_INPUTS, _gate),
     (fulfillment.SUBMITTER, ("FulfillmentReleased", "FulfillmentResubmitted"), _submit),
     (fulfillment.CANCELLER, ("PharmacyOrderSubmitted", "OrderRefunded", "OrderCanceled"), _cancel),
+    (escalations.POLICY, topics_of(*escalations.TRIGGER_AGGREGATES), _escalate),
 )
 
 
 _HANDLERS: dict[str, Handler] = {name: handle for name, _topics, handle in POLICIES}
+
+
+def _sweep(p: Policies) -> int:
+    """Every `sweep_seconds`: raise the escalations that time alone made due (never fails the pass)."""
+    if p.views is None or time.monotonic() - p._last_sweep < p.sweep_seconds:
+        return 0
+    p._last_sweep = time.monotonic()
+    try:
+        actor = Actor(kind="policy", id=escalations.POLICY)
+        swept = escalations.sweep_pending_charges(
+            p.deps, p.views, actor, pending_after=p.pending_charge_after
+        )
+    except Exception:
+        log.exception("policy.sweep_failed", policy=escalations.POLICY)
+        return 0
+    return len(swept)
 
 
 def _track(p: Policies, name: str, position: int) -> None:
@@ -250,7 +291,8 @@ def redrive_order(p: Policies, order_id: str) -> list[tuple[str, bool]]:
 
 def run_policies_once(p: Policies) -> int:
     """One pass of every policy over (at most) one page each, then the payment reconciler (at
-    most every `reconcile_every` seconds); returns notifications handled and charges re-driven."""
+    most every `reconcile_every` seconds) and the escalation sweep (every `sweep_seconds`); returns
+    notifications handled, charges re-driven and escalations swept."""
     p.dead_letters.catch_up(p.deps)
     handled = sum(_drain(p, name, topics, handle) for name, topics, handle in POLICIES)
     handled += redrive_due(p)
@@ -258,7 +300,19 @@ def run_policies_once(p: Policies) -> int:
     if now - p._reconciled_at >= p.reconcile_every:
         p._reconciled_at = now
         handled += reconcile.reconcile_payments(p.deps)
-    return handled
+    return handled + _sweep(p)
+
+
+def run_policy_until_idle(p: Policies, name: str, max_passes: int = 1000) -> int:
+    """Drain one policy alone (a test, or an operator re-running the escalation policy)."""
+    _, topics, handle = next(entry for entry in POLICIES if entry[0] == name)
+    total = 0
+    for _ in range(max_passes):
+        handled = _drain(p, name, topics, handle)
+        total += handled
+        if handled == 0:
+            break
+    return total
 
 
 def run_until_idle(p: Policies, max_passes: int = 1000) -> int:

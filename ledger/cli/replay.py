@@ -20,6 +20,7 @@ from rich.table import Table
 
 from adapters.eventstore import LedgerStore
 from api.explain_words import explanation_out
+from api.routes_escalations import open_on_order
 from domain.errors import NotFound
 from domain.explain import explain
 from ledger.bootstrap import build_offline, build_runtime
@@ -234,7 +235,7 @@ def explain_cmd(order: OrderArg, as_json: AsJson = False) -> None:
         doc = _cs_doc(t, order_id)
     except (NoSuchOrder, NotFound):
         raise _no_order(order) from None
-    said["escalations"] = doc["escalations"]
+    said["escalations"] = open_on_order(t.store, t.views, t.projections, t.organization_id, order_id)
     said["kind_label"] = doc["kind_label"]
     if as_json:
         _dump(said)

@@ -28,6 +28,7 @@ from ledger.bootstrap import build_runtime
 from ledger.demo import seed
 from ledger.settings import Settings
 from service import catalog, medical_review, orders, refills, subscriptions
+from service.policies import run_policy_until_idle
 from service.unit import Context, load
 
 ORG = "org_support"
@@ -78,7 +79,12 @@ class World:
         assert r.status_code == 200, r.text
         return r.json()
 
+    def escalate(self) -> None:
+        """Run the escalation policy over what was written (as the policy worker would)."""
+        run_policy_until_idle(self.runtime.extras["policies"], "escalations")
+
     def cs(self, situation: str) -> Any:
+        self.escalate()
         return self.get(f"/cs/orders/{self.orders[situation]}")
 
 

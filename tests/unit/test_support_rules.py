@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from adapters.eventlog import decode_fast
 from adapters.eventstore import decode_notification, encode_event
 from api.explain_words import blocker_words
+from domain.escalations import OrderFacts, evaluate
 from domain.events import Actor, Fact, Meta, Recorded
 from domain.explain import blockers, explain
 from domain.invoices import Invoice, InvoiceIssued, PaymentAttempted, PaymentFailed, evolve_invoice
@@ -20,7 +21,6 @@ from domain.orders import (
     OrderPlaced,
     evolve_order,
 )
-from domain.support import history_escalations
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LINE = OrderLine(
@@ -62,7 +62,7 @@ def invoice(*facts: Fact) -> Invoice:
 
 
 def codes(o: Order, i: Invoice | None, original: Order | None = None) -> set[str]:
-    return {e.code for e in history_escalations(o, i, refill=None, original=original, duplicates=set())}
+    return set(evaluate(OrderFacts(order=o, invoice=i, now=NOW, original=original)))
 
 
 def test_a_healthy_paid_order_raises_nothing_and_waits_for_review() -> None:
