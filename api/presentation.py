@@ -43,6 +43,7 @@ ESCALATION_KIND_WORDS: Mapping[str, str] = {
     "RX_FOR_ANOTHER_MED_ID": "Prescription names another medId",
     "PHARMACY_REJECTED_PAID_ORDER": "Pharmacy rejected a paid order",
     "CHARGE_PENDING": "Charge left pending",
+    "PHARMACY_CANCEL_FAILED": "Pharmacy did not cancel a closed order",
 }
 
 _SUSPECT_WORDS: Mapping[str, str] = {
@@ -122,6 +123,12 @@ def escalation_why(kind: str, d: Details) -> str:
         case "CHARGE_PENDING":
             since = f" since {d.since:%Y-%m-%d %H:%M} UTC" if d.since else ""
             return f"A charge has had no recorded outcome{since}; reconcile it with the gateway."
+        case "PHARMACY_CANCEL_FAILED":
+            closed = "refunded" if "REFUNDED" in d.reasons else "canceled"
+            return (
+                f"The order was {closed} after it reached the pharmacy, and the pharmacy did not cancel "
+                f"it ({d.message or 'no reason given'}); make sure it does not ship."
+            )
     return f"{escalation_kind_words(kind)} ({', '.join(d.reasons) or 'no details'})."
 
 

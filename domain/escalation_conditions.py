@@ -10,6 +10,7 @@ from __future__ import annotations
 from domain.escalations import Details, OrderFacts, condition
 from domain.gate import expected_med_id, rx_mismatch
 from domain.orders import Order
+from domain.pharmacy_cancellation import pharmacy_cancellation
 from domain.support import duplicate_refill_orders, medical_review_required
 
 
@@ -151,3 +152,12 @@ def charge_pending(f: OrderFacts) -> Details | None:
     if last is None or last.outcome != "pending" or f.now - last.attempted_at < f.pending_charge_after:
         return None
     return Details(reasons=("OUTCOME_NOT_RECORDED",), since=last.attempted_at)
+
+
+@condition("PHARMACY_CANCEL_FAILED")
+def pharmacy_cancel_failed(f: OrderFacts) -> Details | None:
+    """Closed after it reached the pharmacy, and the pharmacy refused (or could not be asked) to stop it."""
+    found = pharmacy_cancellation(f.order)
+    if found is None or found.state != "failed":
+        return None
+    return Details(reasons=(found.closed_as,), message=found.error)

@@ -31,7 +31,10 @@ from domain.orders import (
     Order,
     OrderCharged,
     OrderRefunded,
+    PharmacyCancellationFailed,
+    PharmacyCancellationRequested,
     PharmacyOrderRejected,
+    PharmacyOrderSubmitted,
     RxWritten,
 )
 from tests.unit.test_support_rules import NOW, invoice, order
@@ -207,3 +210,14 @@ def test_the_report_is_exactly_the_seed_block() -> None:
         "Beluga submit status / error: blocked / the product has no Beluga drug mapping (medId)",
         "Patient sees the refill button: no (the original order is not paid)",
     ]
+
+
+def test_a_pharmacy_that_did_not_cancel_a_refunded_order() -> None:
+    sent = (PAID, PharmacyOrderSubmitted(partner="belmar", external_id="BLM-1"))
+    refunded = OrderRefunded(reason="r", amount_cents=100)
+    failed = PharmacyCancellationFailed(partner="belmar", error="already shipped")
+    details = found(order(*sent, refunded, failed))["PHARMACY_CANCEL_FAILED"]
+    assert (details.reasons, details.message) == (("REFUNDED",), "already shipped")
+    assert "refunded after it reached the pharmacy" in escalation_why("PHARMACY_CANCEL_FAILED", details)
+    asked = PharmacyCancellationRequested(partner="belmar", canceled=True)
+    assert "PHARMACY_CANCEL_FAILED" not in found(order(*sent, refunded, asked))
