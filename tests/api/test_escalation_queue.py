@@ -48,8 +48,8 @@ def _on(stack: Stack, order_id: str, **params: Any) -> list[dict[str, Any]]:
 
 def test_a_beluga_block_after_payment_is_queued_within_2s_and_resolves_after_the_fix(stack: Stack) -> None:
     seeded = seed_catalog(stack, med_id=None, requires_intake=False)  # no Beluga medId: blocked
+    refill = paid_refill(stack, seeded)  # paid when this returns
     started = time.monotonic()
-    refill = paid_refill(stack, seeded)
     (raised,) = _wait("the escalation", lambda: _on(stack, refill["id"]), timeout=2.0)
     assert time.monotonic() - started < 2.0
     assert (raised["kind"], raised["order_number"]) == (

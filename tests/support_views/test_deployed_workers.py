@@ -80,11 +80,16 @@ def _refills(stack: Stack, seeded: dict[str, Any], count: int) -> list[str]:
 
 def _wait_caught_up(stack: Stack, timeout: float = 60.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
+    settled_at: int | None = None
     while True:
         views = stack.call("GET", "/ops/projections", "ops").json()["projections"]
-        if all(v["events_behind"] == 0 for v in views) or time.monotonic() > deadline:
+        caught_up = all(v["events_behind"] == 0 for v in views)
+        # The policies still append what the last events caused (an escalation, a hold): the head must
+        # also have stopped moving, two reads apart.
+        if (caught_up and views[0]["head"] == settled_at) or time.monotonic() > deadline:
             return views  # type: ignore[no-any-return]
-        time.sleep(0.2)
+        settled_at = views[0]["head"] if caught_up else None
+        time.sleep(0.5)
 
 
 def test_views_chain_and_policies_survive_the_active_worker_being_killed(pg_url: str, tmp_path: Path) -> None:
