@@ -44,6 +44,7 @@ ESCALATION_KIND_WORDS: Mapping[str, str] = {
     "PHARMACY_REJECTED_PAID_ORDER": "Pharmacy rejected a paid order",
     "CHARGE_PENDING": "Charge left pending",
     "PHARMACY_CANCEL_FAILED": "Pharmacy did not cancel a closed order",
+    "REJECTED_PAID_CLINIC_LINE": "Pharmacy rejected a paid clinic line",
 }
 
 _SUSPECT_WORDS: Mapping[str, str] = {
@@ -123,6 +124,11 @@ def escalation_why(kind: str, d: Details) -> str:
         case "CHARGE_PENDING":
             since = f" since {d.since:%Y-%m-%d %H:%M} UTC" if d.since else ""
             return f"A charge has had no recorded outcome{since}; reconcile it with the gateway."
+        case "REJECTED_PAID_CLINIC_LINE":
+            return (
+                f"The clinic paid {money(d.actual_cents)} for this line but the pharmacy rejected it: "
+                f"{d.message or 'no reason given'}; fix and resubmit it, or refund the line."
+            )
         case "PHARMACY_CANCEL_FAILED":
             closed = "refunded" if "REFUNDED" in d.reasons else "canceled"
             return (

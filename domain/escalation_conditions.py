@@ -7,6 +7,8 @@ raises an `EscalationRaised` when one starts to hold and an `EscalationResolved`
 
 from __future__ import annotations
 
+from domain.clinic.rejections import rejected_paid_line
+from domain.clinic.routing import is_clinic_order
 from domain.escalations import Details, OrderFacts, condition
 from domain.gate import expected_med_id, rx_mismatch
 from domain.orders import Order
@@ -89,7 +91,7 @@ def price_or_eligibility_suspect(f: OrderFacts) -> Details | None:
         reasons.append("REFILL_NOT_ONE_UNIT")
     elif placed.refill_product_id and placed.lines[0].product_id != placed.refill_product_id:
         reasons.append("LINE_NOT_REFILL_PRODUCT")
-    total = sum(ln.unit_price_cents * ln.quantity for ln in placed.lines)
+    total = sum(ln.total_cents for ln in placed.lines)
     if f.invoice is not None and f.invoice.amount_cents != total:
         reasons.append("INVOICE_AMOUNT_MISMATCH")
     original = f.original
@@ -140,8 +142,8 @@ def rx_for_another_med_id(f: OrderFacts) -> Details | None:
 @condition("PHARMACY_REJECTED_PAID_ORDER")
 def pharmacy_rejected_paid(f: OrderFacts) -> Details | None:
     o = f.order
-    if o.pharmacy_rejected_reason is None or not o.paid or _closed(o):
-        return None
+    if o.pharmacy_rejected_reason is None or not o.paid or _closed(o) or is_clinic_order(o):
+        return None  # a clinic's line is REJECTED_PAID_CLINIC_LINE
     return Details(reasons=("PHARMACY_REJECTED",), message=o.pharmacy_rejected_reason)
 
 
@@ -161,3 +163,12 @@ def pharmacy_cancel_failed(f: OrderFacts) -> Details | None:
     if found is None or found.state != "failed":
         return None
     return Details(reasons=(found.closed_as,), message=found.error)
+
+
+@condition("REJECTED_PAID_CLINIC_LINE")
+def rejected_paid_clinic_line(f: OrderFacts) -> Details | None:
+    """A clinic paid for the line in its cart and the pharmacy rejected it (`domain.clinic.rejections`)."""
+    found = rejected_paid_line(f.order)
+    if found is None or not found.escalate:
+        return None
+    return Details(reasons=("PHARMACY_REJECTED",), message=found.reason, actual_cents=found.amount_cents)

@@ -53,7 +53,7 @@ def test_a_charge_left_pending_is_raised_by_the_sweep_and_resolved_by_its_outcom
     batch.extend(invoice, attempt)
     deps.commit(batch)
     catch_up(deps.store, seeded.runtime.views, seeded.runtime.projection("stuck_orders"))
-    policies: Policies = seeded.runtime.extras["policies"]
+    policies: Policies = seeded.runtime.policies
     policies.pending_charge_after, policies.sweep_seconds = timedelta(seconds=0.3), 0.0
     seeded.escalate()
     assert not seeded.get("/cs/escalations", order_id=placed.order.id)["escalations"]  # not due yet

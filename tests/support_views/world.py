@@ -81,7 +81,7 @@ class World:
 
     def escalate(self) -> None:
         """Run the escalation policy over what was written (as the policy worker would)."""
-        run_policy_until_idle(self.runtime.extras["policies"], "escalations")
+        run_policy_until_idle(self.runtime.policies, "escalations")
 
     def cs(self, situation: str) -> Any:
         self.escalate()

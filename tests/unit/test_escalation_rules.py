@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from itertools import count
 from typing import Any
@@ -221,3 +222,13 @@ def test_a_pharmacy_that_did_not_cancel_a_refunded_order() -> None:
     assert "refunded after it reached the pharmacy" in escalation_why("PHARMACY_CANCEL_FAILED", details)
     asked = PharmacyCancellationRequested(partner="belmar", canceled=True)
     assert "PHARMACY_CANCEL_FAILED" not in found(order(*sent, refunded, asked))
+
+
+def test_a_rejected_paid_clinic_line_is_its_own_kind() -> None:
+    rejected = PharmacyOrderRejected(partner="belmar", reason="SIG unreadable", vendor_event_id="v")
+    portal = order(PAID, rejected)
+    clinic = replace(portal, placed=portal.placed.model_copy(update={"source": "CLINIC_CART"}))
+    assert "PHARMACY_REJECTED_PAID_ORDER" in found(portal)
+    kinds = found(clinic)
+    assert "PHARMACY_REJECTED_PAID_ORDER" not in kinds
+    assert kinds["REJECTED_PAID_CLINIC_LINE"].message == "SIG unreadable"
