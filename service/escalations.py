@@ -10,7 +10,8 @@ once, never raise the same escalation twice. Conditions: `domain/escalation_cond
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -42,11 +43,18 @@ def stream_id(order_id: str) -> UUID:
     return stable_id("escalations", order_id)
 
 
-def _state(store: LedgerStore, aggregate_type: str, aggregate_id: str | None) -> object:
+def _state(
+    store: LedgerStore, aggregate_type: str, aggregate_id: str | None, memo: dict[str, object] | None = None
+) -> object:
     if not aggregate_id:
         return None
+    if memo is not None and aggregate_id in memo:
+        return memo[aggregate_id]
     loaded = try_load(store, aggregate_type, aggregate_id)
-    return loaded.state if loaded is not None else None
+    state = loaded.state if loaded is not None else None
+    if memo is not None:
+        memo[aggregate_id] = state
+    return state
 
 
 def _product_then(store: LedgerStore, order: Order) -> Product | None:
@@ -105,7 +113,7 @@ def gather(deps: Deps, order_id: str, now: datetime, pending_after: timedelta) -
     )
 
 
-def affected_orders(deps: Deps, event: Recorded) -> list[str]:
+def affected_orders(deps: Deps, event: Recorded, memo: dict[str, object] | None = None) -> list[str]:
     """The orders whose conditions this event may change: its own, the original it refills and the
     original's other refills (the duplicate-refill check reads siblings' invoices)."""
     store = deps.store
@@ -113,20 +121,20 @@ def affected_orders(deps: Deps, event: Recorded) -> list[str]:
     if event.aggregate_type == "order":
         direct = [str(event.originator_id)]
     elif event.aggregate_type == "invoice":
-        invoice = _state(store, "invoice", str(event.originator_id))
+        invoice = _state(store, "invoice", str(event.originator_id), memo)
         direct = list(invoice.issued.order_ids) if isinstance(invoice, Invoice) else []
     elif event.aggregate_type == "refill":
-        refill = _state(store, "refill", str(event.originator_id))
+        refill = _state(store, "refill", str(event.originator_id), memo)
         if isinstance(refill, Refill):
             direct = [refill.requested.refill_order_id, refill.requested.original_order_id]
     found: dict[str, None] = {}
     for order_id in direct:
         found[order_id] = None
-        order = _state(store, "order", order_id)
+        order = _state(store, "order", order_id, memo)
         if not isinstance(order, Order):
             continue
         found.update((r.refill_order_id, None) for r in order.refills)
-        original = _state(store, "order", order.placed.refill_of_order_id)
+        original = _state(store, "order", order.placed.refill_of_order_id, memo)
         if isinstance(original, Order):
             found[original.id] = None
             found.update((r.refill_order_id, None) for r in original.refills)
@@ -170,6 +178,35 @@ def evaluate_orders(
                 log.info("escalation.recorded", decision=fact.TYPE, kind=getattr(fact, "kind", None))
         return recorded
     raise ConcurrentWrite("too many concurrent changes to escalations")
+
+
+def evaluate_page(
+    deps: Deps,
+    actor: Actor,
+    events: Sequence[Recorded],
+    *,
+    pending_after: timedelta,
+    tracking: tuple[str, int],
+) -> list[Fact]:
+    """A page of the log at once: each touched order is evaluated once, however many of the page's
+    events touched it (a refill writes a dozen), and the tracking position goes with the last write."""
+    memo: dict[str, object] = {}
+    by_org: dict[str, tuple[Context, dict[str, None]]] = {}
+    for event in events:
+        org = event.meta.organization_id
+        ctx = Context(actor, org, event.meta.correlation_id, str(event.meta.event_id))  # latest cause
+        ids = by_org[org][1] if org in by_org else {}
+        ids.update(dict.fromkeys(affected_orders(deps, event, memo)))
+        by_org[org] = (ctx, ids)
+    recorded: list[Fact] = []
+    groups = list(by_org.values())
+    for index, (ctx, ids) in enumerate(groups):
+        last = tracking if index == len(groups) - 1 else None
+        recorded += evaluate_orders(deps, ctx, ids, pending_after=pending_after, tracking=last)
+    if not groups:
+        with contextlib.suppress(ConcurrentWrite):
+            deps.store.append([], tracking=tracking)
+    return recorded
 
 
 def sweep_pending_charges(

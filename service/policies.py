@@ -178,6 +178,32 @@ POLICIES: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     (fulfillment.CANCELLER, ("PharmacyOrderSubmitted", "OrderRefunded", "OrderCanceled"), _cancel),
     (escalations.POLICY, topics_of(*escalations.TRIGGER_AGGREGATES), _escalate),
 )
+# Drained a page at a time (`_drain_page`): one evaluation per order the page touched.
+PAGED = frozenset({escalations.POLICY})
+
+
+def _drain_page(p: Policies, name: str, topics: tuple[str, ...], handle: Handler) -> int:
+    """The escalation policy over a whole page; on a failure, one notification at a time, so a
+    failing step is dead-lettered on its order as any other policy's is."""
+    batch = p.deps.store.notifications(p.deps.store.tracked_position(name), p.page, topics)
+    if not batch:
+        return 0
+    try:
+        escalations.evaluate_page(
+            p.deps,
+            Actor(kind="policy", id=name),
+            [decode_notification(n) for n in batch],
+            pending_after=p.pending_charge_after,
+            tracking=(name, batch[-1].id),
+        )
+    except Exception:
+        log.exception("policy.page_failed", policy=name, position=batch[0].id)
+        return _drain(p, name, topics, handle)
+    return len(batch)
+
+
+def _drain_any(p: Policies, name: str, topics: tuple[str, ...], handle: Handler) -> int:
+    return (_drain_page if name in PAGED else _drain)(p, name, topics, handle)
 
 
 _HANDLERS: dict[str, Handler] = {name: handle for name, _topics, handle in POLICIES}
@@ -294,7 +320,7 @@ def run_policies_once(p: Policies) -> int:
     most every `reconcile_every` seconds) and the escalation sweep (every `sweep_seconds`); returns
     notifications handled, charges re-driven and escalations swept."""
     p.dead_letters.catch_up(p.deps)
-    handled = sum(_drain(p, name, topics, handle) for name, topics, handle in POLICIES)
+    handled = sum(_drain_any(p, name, topics, handle) for name, topics, handle in POLICIES)
     handled += redrive_due(p)
     now = time.monotonic()
     if now - p._reconciled_at >= p.reconcile_every:
@@ -308,7 +334,7 @@ def run_policy_until_idle(p: Policies, name: str, max_passes: int = 1000) -> int
     _, topics, handle = next(entry for entry in POLICIES if entry[0] == name)
     total = 0
     for _ in range(max_passes):
-        handled = _drain(p, name, topics, handle)
+        handled = _drain_any(p, name, topics, handle)
         total += handled
         if handled == 0:
             break

@@ -4,9 +4,23 @@ fixed and retried from the order page, and the escalation resolves."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from tests.console.conftest import Console
-from tests.support.vendors import paid_refill, seed_catalog
+from tests.support.vendors import Stack, paid_refill, seed_catalog
+
+
+def _wait_escalations(
+    stack: Stack, order_id: str, until: Callable[[list[Any]], bool], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = stack.call("GET", "/cs/escalations", "cs", params={"order_id": order_id}).json()
+        if until(found["escalations"]):
+            return
+        assert time.monotonic() < deadline, found
+        time.sleep(0.05)
 
 
 def test_a_missing_med_id_is_fixed_and_retried_from_the_order_page(console: Console) -> None:
@@ -15,6 +29,8 @@ def test_a_missing_med_id_is_fixed_and_retried_from_the_order_page(console: Cons
     paid_at = time.monotonic()
     order = paid_refill(stack, seeded)
     stack.wait_order(order["id"], lambda o: o["medical_review"]["status"] == "blocked", timeout=2.0)
+    # The escalation policy raises it as an event; it is in the queue within 2 s of the payment.
+    _wait_escalations(stack, order["id"], lambda found: len(found) == 1, timeout=2.0)
     assert time.monotonic() - paid_at < 2.0 + 1.0  # the refill call itself included
 
     cs = console.signed_in("cs")
@@ -40,6 +56,8 @@ def test_a_missing_med_id_is_fixed_and_retried_from_the_order_page(console: Cons
     retry.locator("button[type=submit]").click()
     cs.wait_for_url("**done=retry-review*")
     assert "Sent to Beluga for medical review" in cs.inner_text("#timeline li >> nth=0")
+    _wait_escalations(stack, order["id"], lambda found: not found, timeout=5.0)  # resolved by the policy
+    cs.reload()
     assert cs.locator("section.escalations").count() == 0  # resolved
     console.shot(cs, "order-after-retry")
     visits = stack.beluga("GET", "/_sandbox/visits").json()

@@ -54,10 +54,10 @@ def test_a_charge_left_pending_is_raised_by_the_sweep_and_resolved_by_its_outcom
     deps.commit(batch)
     catch_up(deps.store, seeded.runtime.views, seeded.runtime.projection("stuck_orders"))
     policies: Policies = seeded.runtime.policies
-    policies.pending_charge_after, policies.sweep_seconds = timedelta(seconds=0.3), 0.0
+    policies.pending_charge_after, policies.sweep_seconds = timedelta(seconds=3), 0.0
     seeded.escalate()
     assert not seeded.get("/cs/escalations", order_id=placed.order.id)["escalations"]  # not due yet
-    time.sleep(0.4)
+    time.sleep(3.2)
     run_policies_once(policies)  # the sweep: no event made it due, time did
     (pending,) = seeded.get("/cs/escalations", order_id=placed.order.id)["escalations"]
     assert pending["kind"] == "CHARGE_PENDING" and "no recorded outcome" in pending["why"]
