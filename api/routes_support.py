@@ -256,6 +256,7 @@ def cs_view(call: Call, order_id: str) -> dict[str, Any]:
         order = _order_or_404(lambda: _fold_order(call, order_id))
         doc = CsOrdersProjection(store).document(order)
     view: dict[str, Any] = _order_or_404(complete_view, store, org, order_id, doc)
+    view["subscription"] = None  # always present: the console's templates are strict about names
     if view.get("subscription_id"):  # a cycle order: its subscription's schedule and dunning
         sub = subscriptions.get_subscription(call.runtime.deps, call.ctx(), view["subscription_id"])
         view["subscription"] = subscription_out(sub).model_dump(mode="json")
