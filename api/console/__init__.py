@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.console import clinic, exports, ops, orders, signin, stuck
+from api.console import clinic, exports, ops, orders, queue, signin, stuck
 
 
 def console_routes() -> list[BaseRoute]:
@@ -23,6 +23,7 @@ def console_routes() -> list[BaseRoute]:
         orders.find,
         orders.order_page,
         orders.take_action,
+        queue.queue,
         stuck.stuck,
         ops.projections,
         exports.exports,

@@ -13,12 +13,14 @@ from typing import Any
 
 from api.console.pages import Page
 from api.console.words import actor_words, eligibility_words, event_words, without_routes
+from api.presentation import escalation_report_text
 from api.routes_support import cs_view
 from domain.explain import blockers
 from domain.invoices import Invoice
 from domain.orders import Order
 from domain.parties import Patient
 from domain.status import REFILL_ELIGIBLE_STATUSES
+from replay.escalation_queue import escalation_report
 from replay.timeline import Entry, timeline_and_states
 from service import catalog, orders
 from service.audit import record_history_read
@@ -50,6 +52,7 @@ class OrderView:
     rx_written_at: str | None
     rejection: str | None
     blockers: list[dict[str, Any]]  # typed blockers (`domain.explain`), with cause and product id
+    report: str | None  # the seed's "Include these details" block, when an escalation is open
 
 
 def resolve(call: Page, ref: str) -> str:
@@ -83,7 +86,13 @@ def load_order_view(call: Page, order_id: str, *, audit: bool = True) -> OrderVi
         rx_written_at=next((e.occurred_at for e in reversed(entries) if e.type == "RxWritten"), None),
         rejection=order.pharmacy_rejected_reason,
         blockers=[asdict(b) for b in blockers(order, invoice)],
+        report=_report(call, order_id) if cs["escalations"] else None,
     )
+
+
+def _report(call: Page, order_id: str) -> str | None:
+    report = escalation_report(call.runtime.deps.store, call.principal.organization_id, order_id)
+    return escalation_report_text(report) if report is not None else None
 
 
 def checklist(cs: dict[str, Any], order: Order, invoice: Invoice | None) -> list[Check]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -27,6 +28,7 @@ from api.endpoint import Call
 from api.runtime import Runtime
 from domain.console_sessions import ConsoleSession
 from domain.errors import Conflict, DomainError, InvalidCommand, NotEligible, NotFound
+from replay.escalation_queue import escalation_queue
 from service import console_sessions
 
 log = structlog.get_logger("console")
@@ -156,7 +158,19 @@ def _run(handler: PageHandler, call: Page) -> Response:
         )
     if isinstance(result, Response):
         return result
-    return html(render_page(result.template, call, result.context), result.status)
+    context = dict(result.context)
+    if call.principal.role in QUEUE_ROLES:
+        context.setdefault("open_escalations", open_escalation_count(call))
+    return html(render_page(result.template, call, context), result.status)
+
+
+def open_escalation_count(call: Page) -> int:
+    """The top bar's count: open escalations in this organization (the queue's own total)."""
+    rt = call.runtime
+    found = escalation_queue(
+        rt.deps.store, rt.views, rt.projections, call.principal.organization_id, datetime.now(UTC), limit=1
+    )
+    return found.total
 
 
 _TITLES = {404: "Not found", 409: "Not now", 422: "Refused"}

@@ -37,6 +37,7 @@ def test_a_missing_med_id_is_fixed_and_retried_from_the_order_page(console: Cons
     cs.goto(console.url + f"/console/orders/{order['number']}")
     escalations = cs.inner_text("section.escalations")
     assert "MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT" in escalations
+    assert f"Refill order: {order['number']}" in (cs.text_content("#escalation-report") or "")
     assert cs.locator("form[data-action=fix-mapping]").count() == 0  # the catalog is staff's
     assert cs.locator("form[data-action=retry-review]").count() == 1
     console.shot(cs, "order-beluga-blocked")
@@ -58,7 +59,16 @@ def test_a_missing_med_id_is_fixed_and_retried_from_the_order_page(console: Cons
     assert "Sent to Beluga for medical review" in cs.inner_text("#timeline li >> nth=0")
     _wait_escalations(stack, order["id"], lambda found: not found, timeout=5.0)  # resolved by the policy
     cs.reload()
-    assert cs.locator("section.escalations").count() == 0  # resolved
     console.shot(cs, "order-after-retry")
+    cs.goto(console.url + "/console/escalations")
+    deadline = time.monotonic() + 10
+    while cs.locator(f"tr[data-order='{order['number']}']").count() and time.monotonic() < deadline:
+        time.sleep(0.2)
+        cs.reload()
+    assert cs.locator(f"tr[data-order='{order['number']}']").count() == 0, "the escalation did not resolve"
+    cs.goto(console.url + "/console/escalations?state=resolved")
+    assert cs.locator(f"tr[data-order='{order['number']}']").count() == 1
+    cs.goto(console.url + f"/console/orders/{order['id']}")
+    assert cs.locator("section.escalations").count() == 0
     visits = stack.beluga("GET", "/_sandbox/visits").json()
     assert [v["masterId"] for v in visits] == [stack.order(order["id"])["medical_review"]["master_id"]]
