@@ -34,6 +34,14 @@ def test_a_missing_med_id_is_fixed_and_retried_from_the_order_page(console: Cons
     assert time.monotonic() - paid_at < 2.0 + 1.0  # the refill call itself included
 
     cs = console.signed_in("cs")
+    cs.goto(console.url + "/console/escalations")
+    row = cs.locator(f"tr[data-order='{order['number']}']")
+    assert row.get_attribute("data-escalation") == "MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT"
+    assert "Copy escalation report" in row.inner_text()
+    row.locator("details summary").click()
+    report = row.locator("pre").inner_text()
+    assert f"Refill order: {order['number']}" in report and "Beluga submit status / error: blocked" in report
+    console.shot(cs, "escalations")
     cs.goto(console.url + f"/console/orders/{order['number']}")
     escalations = cs.inner_text("section.escalations")
     assert "MEDICAL_SUBMIT_FAILED_AFTER_PAYMENT" in escalations
