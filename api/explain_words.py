@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import Any, Literal
 
+from domain import refills
 from domain.explain import Action, Blocker, Cause, Explanation, Reason, Situation
 from domain.status import OrderStatus
 
@@ -319,6 +320,25 @@ def blocker_out(b: Blocker, order_id: str, audience: Audience) -> dict[str, Any]
     if audience == "staff":
         out["action"] = b.action
     return out
+
+
+# Why a refill is refused or its button not shown, keyed by the domain's eligibility codes.
+ELIGIBILITY_WORDS: Mapping[str, str] = {
+    refills.ORDER_NOT_OWNED: "The order does not belong to this patient.",
+    refills.NOT_PAID: "The original order is not paid.",
+    refills.STATUS_NOT_ELIGIBLE: "The original order's status does not allow refills.",
+    refills.PRODUCT_NOT_ON_ORDER: "The selected product is not on the original order.",
+    refills.PRODUCT_INACTIVE: "The product is no longer active.",
+    refills.NO_SAVED_PAYMENT_METHOD: "The patient has no saved payment method for the active gateway.",
+    refills.PAYMENT_METHOD_NOT_USABLE: (
+        "The chosen payment method is not the patient's own or not of the active gateway."
+    ),
+    refills.REFILL_IN_PROGRESS: "A refill of this product is already on its way.",
+}
+
+
+def eligibility_words(code: str) -> str:
+    return ELIGIBILITY_WORDS.get(code, code.replace("_", " ").capitalize() + ".")
 
 
 _PLAIN_WAITS: frozenset[Situation] = frozenset({"AWAITING_PRESCRIPTION", "FULFILLMENT_NOT_RELEASED"})

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 
 from adapters.payments.port import GatewayUnavailable
 from api.auth import Forbidden, Unauthenticated
+from api.explain_words import ELIGIBILITY_WORDS
 from api.limits import BodyTooLarge
 from domain.errors import Conflict, DomainError, InvalidCommand, NotEligible, NotFound
 
@@ -117,6 +118,10 @@ def from_exception(exc: Exception) -> JSONResponse | None:
                 else None
             )
             detail = exc.detail if isinstance(exc, DomainError) else str(exc)
+            if isinstance(exc, NotEligible):  # each eligibility reason, in words
+                detail = " ".join(
+                    [detail, *(ELIGIBILITY_WORDS[r] for r in reasons if r in ELIGIBILITY_WORDS)]
+                )
             return problem(status, title, detail, reasons=reasons, errors=errors)
     return None
 

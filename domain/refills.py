@@ -24,18 +24,6 @@ PRODUCT_INACTIVE = "PRODUCT_INACTIVE"
 NO_SAVED_PAYMENT_METHOD = "NO_SAVED_PAYMENT_METHOD"
 PAYMENT_METHOD_NOT_USABLE = "PAYMENT_METHOD_NOT_USABLE"
 
-REASON_TEXT: dict[str, str] = {
-    ORDER_NOT_OWNED: "The order does not belong to this patient.",
-    NOT_PAID: "The original order is not paid.",
-    STATUS_NOT_ELIGIBLE: "The original order's status does not allow refills.",
-    PRODUCT_NOT_ON_ORDER: "The selected product is not on the original order.",
-    PRODUCT_INACTIVE: "The product is no longer active.",
-    NO_SAVED_PAYMENT_METHOD: "The patient has no saved payment method for the active gateway.",
-    PAYMENT_METHOD_NOT_USABLE: (
-        "The chosen payment method is not the patient's own or not of the active gateway."
-    ),
-}
-
 
 def order_level_reasons(order: Order, patient: Patient, active_gateway: str) -> list[str]:
     """Rules 1, 2, 3 and 6 (first half): what holds for the order whatever product is picked."""

@@ -87,7 +87,7 @@ def request_refill(
             if previous is not None:
                 return previous, False, True
             raise NotEligible(
-                "This order cannot be refilled: " + " ".join(refills.REASON_TEXT[r] for r in reasons),
+                "This order cannot be refilled.",  # the API adds each reason's words
                 reasons=tuple(reasons),
             )
         existing = refills.open_refill(

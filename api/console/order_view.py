@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from api.console.pages import Page
-from api.console.words import actor_words, eligibility_words, event_words, without_routes
+from api.console.words import actor_words, event_words, without_routes
+from api.explain_words import eligibility_words
 from api.presentation import escalation_report_text
 from api.routes_support import cs_view
 from domain.explain import blockers

@@ -10,8 +10,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from domain.refills import REASON_TEXT
-
 _ROUTE = re.compile(r"\s*\((?:GET|POST|PATCH|PUT|DELETE) /[^)]*\)")
 
 
@@ -107,10 +105,6 @@ def event_words(event_type: str, data: Mapping[str, Any]) -> str:
         except (KeyError, TypeError, ValueError):
             pass  # an older or newer shape of the event: fall back to its name
     return re.sub(r"(?<!^)(?=[A-Z])", " ", event_type).capitalize()
-
-
-def eligibility_words(code: str) -> str:
-    return REASON_TEXT.get(code, code.replace("_", " ").capitalize() + ".")
 
 
 ACTOR_WORDS = {

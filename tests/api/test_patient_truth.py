@@ -121,3 +121,17 @@ def test_total_today_is_each_products_own_price(ledger: Ledger) -> None:
     busy = {p["product_id"]: p["in_progress"] is not None for p in block["products"]}
     assert busy == {dear["id"]: True, cheap["id"]: False}
     assert block["total_today_cents"] == 1500
+
+
+def test_a_refused_refill_says_each_reason_in_words(ledger: Ledger) -> None:
+    product, patient = ledger.product(), ledger.patient()
+    placed = ledger.call(
+        "POST",
+        "/orders",
+        "staff",
+        json={"patient_id": patient["id"], "lines": [{"product_id": product["id"], "quantity": 1}]},
+    ).json()
+    r = _refill(ledger, patient, placed["order"]["id"], product["id"], "unpaid-1")
+    assert r.status_code == 422
+    assert "NOT_PAID" in r.json()["reasons"]
+    assert "The original order is not paid." in r.json()["detail"]
