@@ -1,8 +1,9 @@
 """Schemathesis against the served /openapi.json: no 5xx, no response outside the schema.
 
 The fuzzer runs as a separate process against a real uvicorn server (demo-sized data on a
-temporary SQLite store), with a staff, an ops and a clinic token, so the catalog/order, support and
-clinic-cart surfaces are each exercised past authentication.
+temporary SQLite store), with a staff, an ops, a clinic-user and a patient token (the demo's Ada,
+who has a paid order), so the catalog/order, support, clinic-cart and patient surfaces are each
+exercised past authentication.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ from tests.support.app import ORG, ledger_settings
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
-@pytest.mark.parametrize("role", ["staff", "ops", "clinic"])
+EXAMPLES = {"staff": 25, "ops": 25, "clinic": 25, "patient": 15}
+
+
+@pytest.mark.parametrize("role", list(EXAMPLES))
 def test_fuzzing_the_served_schema_finds_no_5xx_and_no_off_schema_response(tmp_path: Path, role: str) -> None:
     runtime = build_runtime(ledger_settings(tmp_path))
     demo = seed(runtime, ORG)
-    subject = demo["clinic"]["user_id"] if role == "clinic" else None  # the demo clinic's nurse
+    subjects = {"clinic": demo["clinic"]["user_id"], "patient": demo["patients"]["ada"]}
+    subject = subjects.get(role)  # the demo clinic's nurse; Ada, who has a paid order
     token = issue_token(
         runtime.token_secret, role=role, subject=subject, organization_id=ORG, now=datetime.now(UTC)
     )
@@ -41,7 +46,7 @@ def test_fuzzing_the_served_schema_finds_no_5xx_and_no_off_schema_response(tmp_p
                 "-H",
                 f"Authorization: Bearer {token}",
                 "--max-examples",
-                "25",
+                str(EXAMPLES[role]),
                 "--seed",
                 "20261122",
                 "--checks",
