@@ -8,6 +8,7 @@ a JSON answer never word the same fact differently.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from api.explain_words import CAUSE_WORDS
 from domain.escalation_report import EscalationReport
@@ -168,3 +169,59 @@ def escalation_report_text(r: EscalationReport) -> str:
             f"Patient sees the refill button: {button}",
         ]
     )
+
+
+# --- stuck orders: each fix as the HTTP call that performs it ------------------------------------
+
+
+@dataclass(frozen=True)
+class FixCall:
+    """How a fix is performed: the call the API accepts, and who may make it."""
+
+    operation: str
+    label: str
+    method: str
+    path: str
+    body: dict[str, str] | None  # `reason` is the operator's own words, required where present
+    roles: tuple[str, ...]
+
+
+_FIX_CALLS: Mapping[str, tuple[str, str, dict[str, str] | None, tuple[str, ...]]] = {
+    "RETRY_MEDICAL_REVIEW": (
+        "Retry the medical review",
+        "/orders/{order_id}/medical-review/retry",
+        None,
+        ("ops", "cs"),
+    ),
+    "START_NEW_CONSULT": (
+        "Start a new consult",
+        "/orders/{order_id}/medical-review/new-consult",
+        {"reason": ""},
+        ("ops", "cs", "staff"),
+    ),
+    "RESUBMIT_TO_PHARMACY": (
+        "Resubmit to the pharmacy",
+        "/orders/{order_id}/fulfillment/resubmit",
+        {"reason": ""},
+        ("ops", "staff"),
+    ),
+    "REFUND": ("Refund the order", "/orders/{order_id}/refund", {"reason": ""}, ("staff",)),
+    "CANCEL": ("Cancel the unpaid order", "/orders/{order_id}/cancel", {"reason": ""}, ("staff",)),
+    "RECORD_INTAKE": (
+        "Record the intake as accepted",
+        "/orders/{order_id}/intake",
+        {"status": "accepted"},
+        ("staff", "service"),
+    ),
+    "RECORD_LAB_REQUISITION": (
+        "Record the lab requisition",
+        "/orders/{order_id}/lab/requisition",
+        {},
+        ("staff", "service"),
+    ),
+}
+
+
+def fix_call(operation: str, order_id: str) -> FixCall:
+    label, path, body, roles = _FIX_CALLS[operation]
+    return FixCall(operation, label, "POST", path.format(order_id=order_id), body, roles)

@@ -4,14 +4,16 @@ projection lag and rebuilds without downtime."""
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from api import models as m
 from api.endpoint import Call, Reply, endpoint
 from api.explain_words import blocker_from, blocker_out, blocker_words, explanation_out, summary
+from api.presentation import fix_call
 from api.problems import ApiError, Problem
 from api.routes_escalations import open_on_order
 from api.views import order_out, subscription_out
@@ -20,7 +22,6 @@ from domain.explain import explain
 from projections.cs_orders import CsOrdersProjection, cs_document
 from projections.order_status import status_counts
 from projections.runner import Projection, catch_up, is_versioned, position_of
-from projections.stuck import stuck_orders
 from projections.timers import overdue_timers
 from projections.worker import lag_of
 from replay.history import NoSuchOrder, fold_events, order_stream
@@ -28,7 +29,7 @@ from replay.rebuild import Progress, rebuild
 from replay.state import VersionBeyondHistory, state_at
 from replay.support_view import complete_view
 from replay.timeline import timeline
-from service import subscriptions
+from service import stuck, subscriptions
 from service.audit import record_history_read
 from service.search import resolve_order
 
@@ -172,9 +173,23 @@ class StateOut(BaseModel):
 
 
 class StuckQuery(BaseModel):
-    min_age_seconds: Annotated[float, Field(ge=0, le=10**9)] = 0
+    code: Annotated[str | None, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")] = None
+    status: Annotated[str | None, StringConstraints(pattern=r"^[A-Z][A-Z_]{0,63}$")] = None
+    older_than: Annotated[float | None, Field(ge=0, le=10**9)] = None  # seconds in this state
     only_action: bool = False
-    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+    after: Annotated[str | None, StringConstraints(min_length=1, max_length=200)] = None
+
+
+class FixCallOut(BaseModel):
+    """The fix as the call that performs it (the API accepts it for this order as it stands)."""
+
+    operation: str
+    label: str
+    method: str
+    path: str
+    body: dict[str, str] | None  # fill `reason` with the operator's own words
+    roles: list[str]
 
 
 class StuckOrderOut(BaseModel):
@@ -189,6 +204,7 @@ class StuckOrderOut(BaseModel):
     fix: str
     needs_action: bool
     action: str
+    fix_call: FixCallOut | None
 
 
 class OverdueTimerOut(BaseModel):
@@ -203,6 +219,8 @@ class OverdueTimerOut(BaseModel):
 
 class StuckOut(BaseModel):
     orders: list[StuckOrderOut]
+    total: int
+    next_after: str | None
     # Durable timers that should have fired more than a minute ago: the timer worker is down or failing.
     overdue_timers: list[OverdueTimerOut] = []
     overdue_timers_total: int = 0
@@ -374,25 +392,33 @@ def get_state(call: Call) -> Reply:
 )
 def get_stuck(call: Call) -> Reply:
     q: StuckQuery = call.query
-    projection = next((p for p in call.runtime.projections if p.name == "stuck_orders"), None)
-    if projection is None:
-        raise NotFound("The stuck-orders projection is not registered.")
-    catch_up(call.runtime.deps.store, call.runtime.views, projection)
-    now = call.runtime.deps.clock()
-    for timers_index in (p for p in call.runtime.projections if p.name == "due_timers"):
-        catch_up(call.runtime.deps.store, call.runtime.views, timers_index)
-    rows = stuck_orders(
-        call.runtime.views,
-        call.principal.organization_id,
-        now,
-        min_age_seconds=q.min_age_seconds,
-        only_action=q.only_action,
-        limit=q.limit,
-        # Twice the reconciler's stale limit: by then it re-drove the attempt and could not settle it.
-        payment_overdue_after_s=2 * call.runtime.deps.pending_after.total_seconds(),
-    )
-    timers, total = overdue_timers(
-        call.runtime.views, call.principal.organization_id, now - TIMER_GRACE, limit=q.limit
+    rt = call.runtime
+    now = rt.deps.clock()
+    try:
+        page = stuck.stuck_orders(
+            rt.deps,
+            rt.views,
+            rt.projections,
+            call.ctx(),
+            now,
+            partners=frozenset(rt.pharmacies),
+            code=q.code,
+            status=q.status,
+            older_than=timedelta(seconds=q.older_than) if q.older_than is not None else None,
+            only_action=q.only_action,
+            # Twice the reconciler's stale limit: by then it re-drove the attempt and could not settle it.
+            payment_overdue_after=2 * rt.deps.pending_after,
+            after=q.after,
+            limit=q.limit,
+        )
+    except ValueError:
+        raise ApiError(
+            422, "Invalid request", "`after` is not a cursor this list gave out.", reasons=("BAD_CURSOR",)
+        ) from None
+    for timers_index in (p for p in rt.projections if p.name == "due_timers"):
+        catch_up(rt.deps.store, rt.views, timers_index)
+    timers, timers_total = overdue_timers(
+        rt.views, call.principal.organization_id, now - TIMER_GRACE, limit=q.limit
     )
     overdue = [
         OverdueTimerOut(
@@ -408,14 +434,36 @@ def get_stuck(call: Call) -> Reply:
     ]
     return Reply(
         200,
-        StuckOut(orders=[_stuck_row(r) for r in rows], overdue_timers=overdue, overdue_timers_total=total),
+        StuckOut(
+            orders=[_stuck_row(r) for r in page.orders],
+            total=page.total,
+            next_after=page.next_after,
+            overdue_timers=overdue,
+            overdue_timers_total=timers_total,
+        ),
     )
 
 
-def _stuck_row(row: dict[str, Any]) -> StuckOrderOut:
-    blocker = blocker_from(row.pop("blocker"))
-    reason, fix = blocker_words(blocker, row["order_id"], "staff")
-    return StuckOrderOut(**row, blocking_reason=reason, fix=fix, action=blocker.action)
+def _stuck_row(row: stuck.StuckOrder) -> StuckOrderOut:
+    reason, fix = blocker_words(row.blocker, row.order_id, "staff")
+    call = None
+    if row.fix is not None:
+        found = fix_call(row.fix, row.order_id)
+        call = FixCallOut(**{**asdict(found), "roles": list(found.roles)})
+    return StuckOrderOut(
+        order_id=row.order_id,
+        order_number=row.order_number,
+        patient_id=row.patient_id,
+        status=row.status,
+        since=row.since.isoformat(),
+        age_seconds=row.age_seconds,
+        blocking_code=row.blocker.code,
+        blocking_reason=reason,
+        fix=fix,
+        needs_action=row.needs_action,
+        action=row.blocker.action,
+        fix_call=call,
+    )
 
 
 class StatusCountsOut(BaseModel):

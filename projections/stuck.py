@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from domain.events import Recorded
-from domain.explain import blockers
+from domain.explain import Blocker, blockers
 from domain.invoices import Invoice
 from domain.orders import Order
 from domain.status import order_status
@@ -140,3 +140,88 @@ def orders_waiting_on_payment(db: ViewDatabase, since_before: datetime) -> list[
             ("PAYMENT_IN_PROGRESS", since_before.isoformat()),
         )
         return [(str(org), str(oid)) for org, oid in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class StuckRow:
+    order_id: str
+    number: str
+    patient_id: str
+    status: str
+    since: datetime
+    blocker: Blocker
+    needs_action: bool
+
+
+PageCursor = tuple[str, str]  # (since, order_id) of the last row of the previous page
+
+
+def cursor_of(row: StuckRow) -> str:
+    return f"{row.since.isoformat()}|{row.order_id}"
+
+
+def parse_cursor(text: str | None) -> PageCursor | None:
+    """`after` as given back by `cursor_of`; anything else is a bad request (ValueError)."""
+    if text is None:
+        return None
+    since, sep, order_id = text.partition("|")
+    if not sep or not order_id:
+        raise ValueError("not a page cursor")
+    return datetime.fromisoformat(since).isoformat(), order_id
+
+
+_BLOCKER_FIELDS = frozenset(f.name for f in fields(Blocker))
+
+
+def stuck_page(
+    db: ViewDatabase,
+    organization_id: str,
+    *,
+    code: str | None = None,
+    status: str | None = None,
+    since_before: datetime | None = None,
+    only_action: bool = False,
+    payment_overdue_before: datetime | None = None,
+    after: PageCursor | None = None,
+    limit: int = 50,
+) -> tuple[list[StuckRow], int]:
+    """(one page, longest stuck first, and how many match in all); keyset-paged on (since, order id)."""
+    where, params = ["organization_id = %s"], [organization_id]
+    for column, value in (("blocker_code", code), ("status", status)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    if since_before is not None:
+        where.append("since < %s")
+        params.append(since_before.isoformat())
+    if only_action:  # a payment pending since before `payment_overdue_before` needs a person too
+        overdue = (payment_overdue_before or datetime.min).isoformat()
+        where.append("(needs_action = 1 OR (blocker_code = 'PAYMENT_IN_PROGRESS' AND since < %s))")
+        params.append(overdue)
+    clause = " AND ".join(where)
+    page_clause, page_params = clause, list(params)
+    if after is not None:
+        page_clause += " AND (since > %s OR (since = %s AND order_id > %s))"
+        page_params += [after[0], after[0], after[1]]
+    with db.transaction() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM stuck_orders WHERE {clause}", params)  # noqa: S608
+        count = cur.fetchone()
+        cur.execute(
+            "SELECT order_id, number, patient_id, status, since, blocker, needs_action"  # noqa: S608
+            f" FROM stuck_orders WHERE {page_clause} ORDER BY since, order_id LIMIT %s",
+            [*page_params, limit],
+        )
+        rows = cur.fetchall()
+    found = [
+        StuckRow(
+            str(order_id),
+            str(number),
+            str(patient_id),
+            str(status_),
+            datetime.fromisoformat(str(since)),
+            Blocker(**{k: v for k, v in json.loads(blocker).items() if k in _BLOCKER_FIELDS}),
+            bool(action),
+        )
+        for order_id, number, patient_id, status_, since, blocker, action in rows
+    ]
+    return found, int(count[0]) if count else 0
