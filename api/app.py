@@ -109,7 +109,11 @@ def create_app(
     async def openapi(request: Request) -> Response:
         if not spec_cache:
             spec_cache.update(
-                build_openapi(title="Refill Ledger", version="0.1.0", extra_paths=runtime.openapi_paths)
+                build_openapi(
+                    title="Refill Ledger",
+                    version="0.1.0",
+                    extra_paths={**routes_compliance.DOWNLOAD_OPENAPI, **runtime.openapi_paths},
+                )
             )
         return JSONResponse(spec_cache)
 

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
 
+from api.auth import authenticate, require
 from api.compliance_jobs import perform_in_background
 from api.endpoint import Call, Reply, endpoint
 from api.problems import Problem
+from api.runtime import Runtime
 from domain.audit import ComplianceExport, validate_scope
+from domain.errors import NotFound
+from replay.export_index import export_file, recent_exports
 from service import audit, catalog, orders
+from service.unit import Context
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 ERRORS: dict[int, type[Problem]] = {
@@ -125,4 +135,88 @@ def get_export(call: Call) -> Reply:
     return Reply(200, export_out(export, with_manifest=True))
 
 
-routes = [create_export, get_export]
+class ExportListOut(BaseModel):
+    exports: list[ExportOut]
+
+
+@endpoint(
+    "GET",
+    "/compliance/exports",
+    summary="This organization's exports, newest first, with their status",
+    roles=("compliance",),
+    tag="compliance",
+    responses={200: ExportListOut, **ERRORS},
+)
+def list_exports(call: Call) -> Reply:
+    found = recent_exports(call.runtime.deps.store, call.principal.organization_id)
+    return Reply(200, ExportListOut(exports=[export_out(e) for e in found]))
+
+
+async def download_file(request: Request) -> Response:
+    """One file of a completed export, as signed; the download itself is recorded (who, which file)."""
+    runtime: Runtime = request.app.state.runtime
+    principal = authenticate(runtime.token_secret, request.headers.get("authorization"), runtime.token_policy)
+    require(principal, ("compliance",))
+    ctx = Context(principal.actor, principal.organization_id, str(uuid.uuid4()), "export-download")
+    export_id, name = request.path_params["export_id"], request.path_params["name"]
+
+    def find() -> Path:
+        export = audit.get_export(runtime.deps, ctx, export_id)  # another organization's: not found
+        path = export_file(export, name)
+        if path is None:
+            raise NotFound("No such file in this export.")
+        audit.record_download(runtime.deps, ctx, export.id, name)
+        return path
+
+    path = await run_in_threadpool(find)
+    return FileResponse(path, filename=name, headers={"Cache-Control": "no-store"})
+
+
+DOWNLOAD_OPENAPI: dict[str, Any] = {
+    "/compliance/exports/{export_id}/files/{name}": {
+        "get": {
+            "summary": "Download one file of a completed export (the download is recorded)",
+            "tags": ["compliance"],
+            "operationId": "getComplianceExportFile",
+            "description": "Roles: compliance. `name` is `manifest.json` or a file the manifest lists "
+            "(`events.jsonl`, `events.csv`). Check the copy offline with `ledger verify-export DIR`.",
+            "parameters": [
+                {"name": "export_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file as signed",
+                    "content": {
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                    },
+                },
+                **{
+                    str(code): {
+                        "description": text,
+                        "content": {
+                            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                        },
+                    }
+                    for code, text in (
+                        (401, "Missing, malformed or expired token"),
+                        (403, "Role not allowed"),
+                        (404, "No such export, or no such file in it"),
+                    )
+                },
+            },
+        }
+    }
+}
+
+routes = [
+    create_export,
+    get_export,
+    list_exports,
+    Route(
+        "/compliance/exports/{export_id}/files/{name}",
+        download_file,
+        methods=["GET"],
+        include_in_schema=False,
+    ),
+]

@@ -3,9 +3,29 @@ the list needs no read model of its own (exports are few; each is an aggregate w
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from adapters.eventstore import LedgerStore, decode_notification
 from domain.audit import ComplianceExport
 from replay.history import load
+
+MANIFEST = "manifest.json"
+
+
+def export_file(export: ComplianceExport, name: str) -> Path | None:
+    """One file of a completed export — its manifest or a file the manifest lists — or None."""
+    done = export.completed
+    if done is None:
+        return None
+    manifest_path = Path(done.location) / MANIFEST
+    if not manifest_path.exists():
+        return None
+    listed = json.loads(manifest_path.read_text()).get("files", {})
+    if name != MANIFEST and name not in listed:
+        return None  # never a path a caller made up: only names the signed manifest lists
+    path = Path(done.location) / name
+    return path if path.exists() else None
 
 
 def recent_exports(store: LedgerStore, organization_id: str, limit: int = 50) -> list[ComplianceExport]:

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 
 from ledger.settings import Settings, SettingsError, load_settings
+
+
+def configured_signing_key() -> str | None:
+    """This ledger's signing key if one is configured here (environment or kept local secrets),
+    found without generating anything."""
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return None
+    if settings.signing_key:
+        return settings.signing_key
+    kept = settings.var_dir / "local-secrets.json"
+    if kept.exists():
+        value = json.loads(kept.read_text()).get("LEDGER_SIGNING_KEY")
+        return value if isinstance(value, str) else None
+    return None
 
 
 def cli_settings() -> tuple[Settings, list[str]]:

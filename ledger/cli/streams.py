@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 import signal
 import threading
 import uuid
@@ -21,7 +22,7 @@ from api.compliance_jobs import perform_export
 from domain.errors import DomainError
 from domain.events import Actor
 from ledger.bootstrap import build_offline, build_runtime, build_signer, build_store, build_views
-from ledger.cli.common import cli_settings
+from ledger.cli.common import cli_settings, configured_signing_key
 from ledger.workers import relay_loop
 from replay.order_ref import resolve_order
 from replay.verify import verify_store
@@ -183,25 +184,50 @@ def verify_export_cmd(
         typer.Option(help="The ledger's Ed25519 public key (base64), or @file; default: this ledger's"),
     ] = None,
 ) -> None:
-    """Check an export offline: signature, file digests, every record's chain link, counts."""
-    try:
-        if public_key is None:
-            verifier = _signer().verifier
-        else:
-            text = Path(public_key[1:]).read_text() if public_key.startswith("@") else public_key
-            verifier = Verifier.from_b64(text)
-    except BadKey as exc:
-        console.print(f"error: {exc}")
-        raise typer.Exit(2) from exc
+    """Check an export offline: signature, file digests, every record's chain link, counts.
+
+    Without --public-key it uses this ledger's key when one is configured here, and otherwise the
+    key the manifest names — saying so, since that proves the files are intact, not who signed
+    them. It never generates secrets: a download checked on a laptop leaves nothing behind.
+    """
     if not (directory / "manifest.json").exists():
         console.print(f"error: no manifest.json in {directory}")
         raise typer.Exit(2)
+    named_by_manifest = False
+    try:
+        if public_key is not None:
+            text = Path(public_key[1:]).read_text() if public_key.startswith("@") else public_key
+            verifier = Verifier.from_b64(text)
+        elif (configured := configured_signing_key()) is not None:
+            verifier = Signer.from_b64(configured).verifier
+        else:
+            verifier, named_by_manifest = _manifest_key(directory), True
+    except BadKey as exc:
+        console.print(f"error: {exc}")
+        raise typer.Exit(2) from exc
     problems = verify_export(directory, verifier)
     if problems:
         for problem in problems:
             typer.echo(f"FAIL: {problem}")
         raise typer.Exit(1)
     typer.echo(f"OK: {directory} is intact and signed by key {verifier.key_id}")
+    if named_by_manifest:
+        typer.echo(
+            f"That is the key the manifest names ({verifier.public_b64}). No ledger key is configured "
+            "here, so compare it with what `ledger public-key` prints on the ledger, or pass it with "
+            "--public-key to check the signer too."
+        )
+
+
+def _manifest_key(directory: Path) -> Verifier:
+    manifest = json.loads((directory / "manifest.json").read_text())
+    named = manifest.get("key", {}).get("public_key") if isinstance(manifest, dict) else None
+    if not isinstance(named, str):
+        raise BadKey(
+            "the manifest names no public key; pass the ledger's with --public-key "
+            "(`ledger public-key` on the ledger prints it)"
+        )
+    return Verifier.from_b64(named)
 
 
 @streams_app.command("public-key")

@@ -252,3 +252,52 @@ def test_cli_export_of_one_order_takes_its_number(sqlite_ledger: Ledger) -> None
     missing = runner.invoke(cli, [*args, "R-NOSUCH"], env=env)
     assert missing.exit_code == 1
     assert "no order R-NOSUCH" in missing.output
+
+
+def test_exports_are_listed_downloaded_over_http_audited_and_verified_elsewhere(
+    sqlite_ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product, patient = sqlite_ledger.product(), sqlite_ledger.patient()
+    order = sqlite_ledger.paid_order(patient, [(product["id"], 1)])
+    r = sqlite_ledger.call(
+        "POST", "/compliance/exports", "compliance", json={"order_id": order["id"], "purpose": "audit 7"}
+    )
+    assert r.status_code == 202, r.text
+    export = wait_for_export(sqlite_ledger, r.json()["id"])
+    assert export["status"] == "completed", export
+    listed = sqlite_ledger.call("GET", "/compliance/exports", "compliance").json()["exports"]
+    assert [e["id"] for e in listed][:1] == [export["id"]]
+
+    copy = tmp_path / "downloaded"
+    copy.mkdir()
+    for name in ("manifest.json", "events.jsonl", "events.csv"):
+        got = sqlite_ledger.call("GET", f"/compliance/exports/{export['id']}/files/{name}", "compliance")
+        assert got.status_code == 200, got.text
+        (copy / name).write_bytes(got.content)
+    base = f"/compliance/exports/{export['id']}/files"
+    assert sqlite_ledger.call("GET", f"{base}/..%2Fledger.sqlite", "compliance").status_code == 404
+    assert sqlite_ledger.call("GET", f"{base}/events.csv", "cs").status_code == 403
+    downloads = [
+        e.fact
+        for n in sqlite_ledger.runtime.deps.store.iter_notifications(topics=["ComplianceExportDownloaded"])
+        for e in sqlite_ledger.runtime.deps.store.stream(UUID(str(n.originator_id)))
+        if e.fact.TYPE == "ComplianceExportDownloaded"
+    ]
+    assert {d.file for d in downloads} == {"manifest.json", "events.jsonl", "events.csv"}  # type: ignore[attr-defined]
+
+    # On a laptop, outside the ledger's directory, with no key configured: verified with the key the
+    # manifest names, said plainly, and no secrets are created there.
+    elsewhere = tmp_path / "laptop"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    env: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith("LEDGER_") or k == "DATABASE_URL"
+    }  # CliRunner unsets these
+    result = CliRunner().invoke(cli, ["verify-export", str(copy)], env=env)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "intact" in said and "the key the manifest names" in said and "--public-key" in said
+    assert list(elsewhere.iterdir()) == []
+    (copy / "events.csv").write_text("position\n")
+    tampered = CliRunner().invoke(cli, ["verify-export", str(copy)], env=env)
+    assert tampered.exit_code == 1
