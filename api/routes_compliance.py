@@ -15,7 +15,6 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from api.auth import authenticate, require
-from api.compliance_jobs import perform_in_background
 from api.endpoint import Call, Reply, endpoint
 from api.problems import Problem
 from api.runtime import Runtime
@@ -23,6 +22,7 @@ from domain.audit import ComplianceExport, validate_scope
 from domain.errors import NotFound
 from replay.export_index import export_file, recent_exports
 from service import audit, catalog, orders
+from service.compliance_jobs import perform_in_background
 from service.unit import Context
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -118,7 +118,7 @@ def create_export(call: Call) -> Reply:
         period_from=b.period_from,
         period_to=b.period_to,
     )
-    perform_in_background(call.runtime, ctx, export)
+    perform_in_background(call.runtime.export_jobs(), ctx, export)
     return Reply(202, export_out(export), headers={"Location": f"/compliance/exports/{export.id}"})
 
 

@@ -18,6 +18,7 @@ from api.auth import TokenPolicy
 from projections.db import ViewDatabase
 from projections.runner import Projection, catch_up
 from projections.worker import ProjectionWorker
+from service.compliance_jobs import ExportJobs
 from service.deps import Deps
 from service.feed import Wakeup
 from service.medical_review import VisitSubmitter
@@ -49,6 +50,10 @@ class Runtime:
     rebuild_lock: threading.Lock = field(default_factory=threading.Lock)
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
     token_policy: TokenPolicy | None = None  # organizations served, lifetime caps (None: not checked)
+
+    def export_jobs(self) -> ExportJobs:
+        """What a compliance export needs, for the HTTP route, the console and the CLI alike."""
+        return ExportJobs(self.deps, self.views, self.signer, self.export_dir)
 
     def refresh_views(self) -> None:
         """Read-your-writes: bring every projection up to the log's head before a query."""

@@ -10,12 +10,12 @@ from typing import Any
 
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from api.compliance_jobs import perform_in_background
 from api.console.pages import EXPORT_ROLES, SECURITY_HEADERS, Page, View, page
 from domain.audit import ComplianceExport, validate_scope
 from domain.errors import InvalidCommand, NotFound
 from replay.export_index import recent_exports
 from service import audit, catalog, orders
+from service.compliance_jobs import perform_in_background
 
 MANIFEST = "manifest.json"
 
@@ -103,7 +103,7 @@ def create(call: Page) -> Response:
         period_from=period_from,
         period_to=period_to,
     )
-    perform_in_background(call.runtime, ctx, export)
+    perform_in_background(call.runtime.export_jobs(), ctx, export)
     return RedirectResponse(f"/console/exports?created={export.id}", status_code=303)
 
 

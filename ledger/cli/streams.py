@@ -18,7 +18,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters.chain import BadKey, Signer, Verifier
 from adapters.nats_relay import NatsRelay, RelayConfig, RelayUnavailable
-from api.compliance_jobs import perform_export
 from domain.errors import DomainError
 from domain.events import Actor
 from ledger.bootstrap import build_offline, build_runtime, build_signer, build_store, build_views
@@ -28,6 +27,7 @@ from replay.order_ref import resolve_order
 from replay.verify import verify_store
 from replay.verify_export import verify_export
 from service import audit
+from service.compliance_jobs import perform_export
 from service.unit import Context
 
 console = Console(stderr=True)
@@ -159,7 +159,7 @@ def export_cmd(
         ) as bar:
             task = bar.add_task("export", total=None)
             done = perform_export(
-                runtime,
+                runtime.export_jobs(),
                 ctx,
                 export,
                 progress=lambda n: bar.advance(task, n),

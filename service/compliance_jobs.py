@@ -5,31 +5,35 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from adapters.chain import Signer
-from api.runtime import Runtime
 from domain.audit import ComplianceExport
+from projections.db import ViewDatabase
 from replay.export import ExportFailed, Scope, manifest_digest, run_export
 from service import audit
+from service.deps import Deps
 from service.unit import Context
 
 log = structlog.get_logger("compliance")
 
 
-def export_root(runtime: Runtime) -> Path:
-    return runtime.export_dir
+@dataclass(frozen=True)
+class ExportJobs:
+    """What an export needs, handed in by the composition root: the store, the views, the key."""
 
-
-def signer_of(runtime: Runtime) -> Signer:
-    return runtime.signer
+    deps: Deps
+    views: ViewDatabase
+    signer: Signer
+    export_dir: Path
 
 
 def perform_export(
-    runtime: Runtime,
+    jobs: ExportJobs,
     ctx: Context,
     export: ComplianceExport,
     *,
@@ -38,13 +42,13 @@ def perform_export(
 ) -> ComplianceExport:
     req = export.requested
     scope = Scope(ctx.organization_id, req.patient_id, req.order_id, req.period_from, req.period_to)
-    out = export_root(runtime) / export.id
-    deps = runtime.deps
+    out = jobs.export_dir / export.id
+    deps = jobs.deps
     try:
         manifest: dict[str, Any] = run_export(
             deps.store,
-            runtime.views,
-            signer_of(runtime),
+            jobs.views,
+            jobs.signer,
             scope,
             out,
             export_id=export.id,
@@ -72,9 +76,9 @@ def perform_export(
     )
 
 
-def perform_in_background(runtime: Runtime, ctx: Context, export: ComplianceExport) -> threading.Thread:
+def perform_in_background(jobs: ExportJobs, ctx: Context, export: ComplianceExport) -> threading.Thread:
     thread = threading.Thread(
-        target=perform_export, args=(runtime, ctx, export), daemon=True, name=f"export-{export.id[:8]}"
+        target=perform_export, args=(jobs, ctx, export), daemon=True, name=f"export-{export.id[:8]}"
     )
     thread.start()
     return thread
