@@ -45,8 +45,18 @@ KIND_WORDS: Mapping[Audience, Mapping[SourceContext, tuple[str, str]]] = {
 
 def order_kind(placed: OrderPlaced, audience: Audience) -> tuple[str, str]:
     """(label, explanation) of an order's kind for this reader."""
-    label, explanation = KIND_WORDS[audience][placed.source_context]
-    original = placed.refill_of_order_number or "(link missing)"
-    cycle = f" — cycle {placed.cycle_number}" if placed.cycle_number else ""
-    cycle_number = f" {placed.cycle_number}" if placed.cycle_number else ""
-    return label.format(original=original, cycle=cycle, cycle_number=cycle_number), explanation
+    return kind_words(placed.source_context, placed.refill_of_order_number, placed.cycle_number, audience)
+
+
+def kind_words(
+    source_context: str, refill_of_number: str | None, cycle_number: int | None, audience: Audience
+) -> tuple[str, str]:
+    """The same, from the fields a read model keeps (the CS view, the search index)."""
+    known = KIND_WORDS[audience]
+    # An unknown source reads as a checkout order.
+    label, explanation = next((w for c, w in known.items() if c == source_context), known["CHECKOUT"])
+    if source_context == "PATIENT_REFILL" and not refill_of_number:
+        label = "Patient refill (original order link missing)" if audience == "staff" else "Refill"
+    cycle = f" — cycle {cycle_number}" if cycle_number else ""
+    number = f" {cycle_number}" if cycle_number else ""
+    return label.format(original=refill_of_number, cycle=cycle, cycle_number=number), explanation

@@ -11,24 +11,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from api.explain_words import CAUSE_WORDS
+from api.order_words import kind_words
 from domain.escalation_report import EscalationReport
 from domain.escalations import Details
 from domain.explain import cause_of
 
 
 def kind_label(source_context: str, refill_of_number: str | None, cycle_number: int | None) -> str:
-    """How CS tells a refill from a subscription renewal at a glance."""
-    match source_context:
-        case "PATIENT_REFILL":
-            if refill_of_number:
-                return f"Patient refill of order {refill_of_number}"
-            return "Patient refill (original order link missing)"
-        case "SUBSCRIPTION_CYCLE":
-            return f"Subscription cycle {cycle_number}" if cycle_number else "Subscription cycle"
-        case "CLINIC_ORDER":
-            return "Clinic cart order"
-        case _:
-            return "Order placed by staff (EMR checkout)"
+    """How CS tells a refill from a subscription renewal at a glance (`api/order_words.py`)."""
+    return kind_words(source_context, refill_of_number, cycle_number, "staff")[0]
 
 
 # --- escalations ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from api import models as m
 from api.endpoint import Call, Reply, endpoint
 from api.explain_words import blocker_from, blocker_out, blocker_words, explanation_out, summary
+from api.order_words import kind_words
 from api.presentation import fix_call
 from api.problems import ApiError, Problem
 from api.routes_escalations import open_on_order
@@ -286,8 +287,14 @@ def cs_view(call: Call, order_id: str) -> dict[str, Any]:
 def in_words(view: dict[str, Any]) -> dict[str, Any]:
     """The projection keeps typed blockers; CS reads them as sentences with their fix."""
     waiting = [blocker_from(b) for b in view["waiting_for"]]
+    original = view.get("original_order") or {}
+    label, explanation = kind_words(
+        view["source_context"], original.get("number"), view["cycle_number"], "staff"
+    )
     return {
         **view,
+        "kind_label": label,
+        "source_explanation": explanation,
         "status_explanation": summary(view["status"], waiting, "staff"),
         "waiting_for": [blocker_out(b, view["order_id"], "staff") for b in waiting],
     }

@@ -19,41 +19,10 @@ from typing import Any
 from domain.catalog import Product
 from domain.explain import blockers
 from domain.invoices import Invoice
-from domain.orders import OpenedRefill, Order, OrderPlaced
+from domain.orders import OpenedRefill, Order
 from domain.parties import Patient
 from domain.refills import Refill, eligibility_for_listing, refillable_products
 from domain.status import order_status
-
-
-def kind_label(placed: OrderPlaced) -> str:
-    """How CS tells a refill from a subscription renewal at a glance."""
-    match placed.source_context:
-        case "PATIENT_REFILL":
-            if placed.refill_of_order_number:
-                return f"Patient refill of order {placed.refill_of_order_number}"
-            return "Patient refill (original order link missing)"
-        case "SUBSCRIPTION_CYCLE":
-            return (
-                f"Subscription cycle {placed.cycle_number}" if placed.cycle_number else "Subscription cycle"
-            )
-        case "CLINIC_ORDER":
-            return "Clinic cart order"
-        case _:
-            return "Order placed by staff (EMR checkout)"
-
-
-_SOURCE_WORDS = {
-    "PATIENT_REFILL": "Requested by the patient with the Request Refill button on the portal's Orders page "
-    "and charged at once; it is not a subscription renewal.",
-    "SUBSCRIPTION_CYCLE": "Created automatically by the subscription processor for a billing cycle; the "
-    "patient did not request it.",
-    "CLINIC_ORDER": "Ordered by a clinic through its multi-patient cart.",
-    "CHECKOUT": "Placed by staff or the EMR at checkout.",
-}
-
-
-def source_words(placed: OrderPlaced) -> str:
-    return _SOURCE_WORDS.get(placed.source_context, placed.source_context)
 
 
 def medical_review_required(order: Order) -> bool:
@@ -129,8 +98,6 @@ def history_view(
         "waiting_for": [asdict(b) for b in waiting],  # typed; the API puts it into words
         "source": placed.source,
         "source_context": placed.source_context,
-        "kind_label": kind_label(placed),
-        "source_explanation": source_words(placed),
         "is_refill": placed.source_context == "PATIENT_REFILL",
         "is_subscription_cycle": placed.source_context == "SUBSCRIPTION_CYCLE",
         "subscription_id": placed.subscription_id,

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from adapters.eventstore import LedgerStore
 from api.explain_words import explanation_out
+from api.order_words import kind_words
 from api.routes_escalations import open_on_order
 from domain.errors import NotFound
 from domain.explain import explain
@@ -236,7 +237,10 @@ def explain_cmd(order: OrderArg, as_json: AsJson = False) -> None:
     except (NoSuchOrder, NotFound):
         raise _no_order(order) from None
     said["escalations"] = open_on_order(t.store, t.views, t.projections, t.organization_id, order_id)
-    said["kind_label"] = doc["kind_label"]
+    original = doc.get("original_order") or {}
+    said["kind_label"] = kind_words(
+        doc["source_context"], original.get("number"), doc["cycle_number"], "staff"
+    )[0]
     if as_json:
         _dump(said)
         return
