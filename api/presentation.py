@@ -37,6 +37,7 @@ ESCALATION_KIND_WORDS: Mapping[str, str] = {
     "CHARGE_PENDING": "Charge left pending",
     "PHARMACY_CANCEL_FAILED": "Pharmacy did not cancel a closed order",
     "REJECTED_PAID_CLINIC_LINE": "Pharmacy rejected a paid clinic line",
+    "SUBSCRIPTION_PAST_DUE": "Subscription past due: every retry declined",
 }
 
 _SUSPECT_WORDS: Mapping[str, str] = {
@@ -120,6 +121,11 @@ def escalation_why(kind: str, d: Details) -> str:
             return (
                 f"The clinic paid {money(d.actual_cents)} for this line but the pharmacy rejected it: "
                 f"{d.message or 'no reason given'}; fix and resubmit it, or refund the line."
+            )
+        case "SUBSCRIPTION_PAST_DUE":
+            return (
+                f"The subscription is past due: its cycle's charge was declined {d.attempts or 0} times, "
+                f"last with {_or_none(d.message)}; ask the patient to pay the open invoice with another card."
             )
         case "PHARMACY_CANCEL_FAILED":
             closed = "refunded" if "REFUNDED" in d.reasons else "canceled"

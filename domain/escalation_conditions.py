@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from domain.clinic.rejections import rejected_paid_line
 from domain.clinic.routing import is_clinic_order
+from domain.dunning import past_due_condition
 from domain.escalations import Details, OrderFacts, condition
 from domain.gate import expected_med_id, rx_mismatch
 from domain.orders import Order
@@ -163,6 +164,19 @@ def pharmacy_cancel_failed(f: OrderFacts) -> Details | None:
     if found is None or found.state != "failed":
         return None
     return Details(reasons=(found.closed_as,), message=found.error)
+
+
+@condition("SUBSCRIPTION_PAST_DUE")
+def subscription_past_due(f: OrderFacts) -> Details | None:
+    """Dunning ran out on this cycle's invoice: every retry declined (`domain.dunning`)."""
+    found = past_due_condition(f.subscription) if f.subscription is not None else None
+    if found is None or found.invoice_id != f.order.placed.invoice_id:
+        return None
+    return Details(
+        reasons=("PAST_DUE", found.last_decline_code or "DECLINED"),
+        message=found.last_message,
+        attempts=found.attempts,
+    )
 
 
 @condition("REJECTED_PAID_CLINIC_LINE")

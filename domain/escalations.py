@@ -30,6 +30,7 @@ from domain.events import Fact
 from domain.invoices import Invoice
 from domain.orders import Order
 from domain.refills import Refill
+from domain.subscriptions import Subscription
 
 
 class Details(BaseModel):
@@ -44,6 +45,7 @@ class Details(BaseModel):
     med_ids: tuple[str, ...] = ()
     expected_med_ids: tuple[str, ...] = ()
     since: datetime | None = None
+    attempts: int | None = None  # e.g. how many charges of a past-due cycle were declined
 
 
 class EscalationFact(Fact):
@@ -82,6 +84,7 @@ class OrderFacts:
     product_then: Product | None = None  # the refill product as the catalog had it at placement
     products: Mapping[str, Product] = field(default_factory=dict)  # the order's products now
     pending_charge_after: timedelta = timedelta(minutes=15)
+    subscription: Subscription | None = None  # a cycle order's subscription, for its dunning
 
 
 Condition = Callable[[OrderFacts], Details | None]

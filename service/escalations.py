@@ -25,6 +25,7 @@ from domain.events import Actor, Fact, Recorded
 from domain.invoices import Invoice
 from domain.orders import Order
 from domain.refills import Refill
+from domain.subscriptions import Subscription
 from projections.db import ViewDatabase
 from projections.stuck import orders_waiting_on_payment
 from service.deps import Deps
@@ -35,7 +36,7 @@ log = structlog.get_logger(__name__)
 POLICY = "escalations"
 # Which events can change a condition: every fact of these aggregates. A condition reading another
 # aggregate adds its type here (and says in `affected_orders` which orders it touches).
-TRIGGER_AGGREGATES = ("order", "invoice", "refill")
+TRIGGER_AGGREGATES = ("order", "invoice", "refill", "subscription")
 MAX_RETRIES = 20
 
 
@@ -110,7 +111,15 @@ def gather(deps: Deps, order_id: str, now: datetime, pending_after: timedelta) -
         product_then=_product_then(store, order),
         products=products,
         pending_charge_after=pending_after,
+        subscription=_subscription(store, order),
     )
+
+
+def _subscription(store: LedgerStore, order: Order) -> Subscription | None:
+    found = (
+        _state(store, "subscription", order.placed.subscription_id) if order.placed.subscription_id else None
+    )
+    return found if isinstance(found, Subscription) else None
 
 
 def affected_orders(deps: Deps, event: Recorded, memo: dict[str, object] | None = None) -> list[str]:
@@ -123,6 +132,9 @@ def affected_orders(deps: Deps, event: Recorded, memo: dict[str, object] | None 
     elif event.aggregate_type == "invoice":
         invoice = _state(store, "invoice", str(event.originator_id), memo)
         direct = list(invoice.issued.order_ids) if isinstance(invoice, Invoice) else []
+    elif event.aggregate_type == "subscription":  # dunning: the cycle orders it billed
+        sub = _state(store, "subscription", str(event.originator_id), memo)
+        direct = [order_id for order_id, _ in sub.cycles.values()] if isinstance(sub, Subscription) else []
     elif event.aggregate_type == "refill":
         refill = _state(store, "refill", str(event.originator_id), memo)
         if isinstance(refill, Refill):

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from service.policies import run_until_idle
 from tests.support.app import Ledger, running_ledger
 from tests.support.clock import ManualClock
 
@@ -163,6 +164,11 @@ def test_after_the_last_retry_it_is_past_due_and_the_patient_pays_with_another_c
     clock.set(started_at + 2 * MONTH)
     fire(ledger)
     assert sub_view(ledger, sub["id"])["not_billed"] == {"2": "PAST_DUE"}
+    # CS finds it in the escalation queue, with the gateway's last words, until it is paid.
+    run_until_idle(ledger.runtime.policies)
+    queue = ledger.call("GET", "/cs/escalations?kind=SUBSCRIPTION_PAST_DUE", "cs").json()
+    (raised,) = [e for e in queue["escalations"] if e["order_id"] == view["cycles"]["1"]]
+    assert "declined 4 times" in raised["why"]
 
     r = ledger.call(
         "POST",
@@ -175,6 +181,9 @@ def test_after_the_last_retry_it_is_past_due_and_the_patient_pays_with_another_c
     view = sub_view(ledger, sub["id"])
     assert view["state"] == "ACTIVE" and view["dunning"] is None
     assert at(view["next_cycle_at"]) == started_at + 3 * MONTH
+    run_until_idle(ledger.runtime.policies)
+    queue = ledger.call("GET", "/cs/escalations?kind=SUBSCRIPTION_PAST_DUE", "cs").json()
+    assert [e for e in queue["escalations"] if e["order_id"] == raised["order_id"]] == []
 
 
 def test_a_hard_decline_is_not_retried(ledger: Ledger, clock: ManualClock) -> None:
