@@ -227,8 +227,9 @@ class CycleIn(Strict):
 class PaymentOut(BaseModel):
     attempt: int
     status: Literal["pending", "succeeded", "failed"]
-    gateway: str
-    payment_method_id: str
+    # Null when a patient reads a clinic-paid invoice: the card and gateway are the clinic's.
+    gateway: str | None
+    payment_method_id: str | None
     decline_code: str | None
     gateway_error: str | None
     reference: str | None

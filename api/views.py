@@ -73,6 +73,45 @@ def invoice_out(i: Invoice) -> m.InvoiceOut:
     )
 
 
+def patient_share_out(i: Invoice, o: Order) -> m.InvoiceOut:
+    """One patient's share of an invoice that covers other orders too (a clinic cart's).
+
+    The cart's other orders belong to other patients, its total is the clinic's wholesale sum and
+    its card is the clinic's: a patient sees only this order, its own total (shipping share included,
+    as its lines carry it) and each payment's status, never the card or gateway details.
+    """
+    return m.InvoiceOut(
+        id=i.id,
+        status=i.status,
+        amount_cents=order_total(o),
+        currency=i.issued.currency,
+        order_ids=[o.id],
+        paid_at=i.paid_at,
+        payments=[
+            m.PaymentOut(
+                attempt=a.number,
+                status=a.outcome,
+                gateway=None,
+                payment_method_id=None,
+                decline_code=None,
+                gateway_error=None,
+                reference=None,
+                attempted_at=a.attempted_at,
+            )
+            for a in i.attempts
+        ],
+    )
+
+
+def order_total(o: Order) -> int:
+    return sum(ln.total_cents for ln in o.placed.lines)
+
+
+def _invoice_for(o: Order, invoice: Invoice, audience: Audience) -> m.InvoiceOut:
+    shared = tuple(invoice.issued.order_ids) != (o.id,)
+    return patient_share_out(invoice, o) if audience == "patient" and shared else invoice_out(invoice)
+
+
 def fulfillment_status(o: Order) -> str:
     for flag, name in (
         (o.delivered, "delivered"),
@@ -111,8 +150,8 @@ def order_out(o: Order, invoice: Invoice, audience: Audience = "staff") -> m.Ord
             for ln in p.lines
         ],
         currency=p.currency,
-        total_cents=sum(ln.total_cents for ln in p.lines),
-        invoice=invoice_out(invoice),
+        total_cents=order_total(o),
+        invoice=_invoice_for(o, invoice, audience),
         source=p.source,
         source_context=p.source_context,
         refill_of_order_id=p.refill_of_order_id,
