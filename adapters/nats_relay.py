@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import nats
+import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
@@ -25,6 +26,7 @@ from nats.js.errors import NotFoundError
 from adapters.eventstore import LedgerStore, decode_notification
 from adapters.logreader import feed_record
 
+log = structlog.get_logger("nats_relay")
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -88,7 +90,7 @@ class NatsRelay:
     async def _ensure_stream(self) -> None:
         assert self._js is not None
         try:
-            await self._js.stream_info(self.config.stream)
+            info = await self._js.stream_info(self.config.stream)
         except NotFoundError:
             await self._js.add_stream(
                 StreamConfig(
@@ -98,6 +100,30 @@ class NatsRelay:
                     num_replicas=self.config.replicas,
                 )
             )
+            return
+        await self._widen_duplicate_window(info.config)
+
+    async def _widen_duplicate_window(self, existing: StreamConfig) -> None:
+        """A stream made earlier (by hand, or by a relay with a shorter window) may forget message
+        ids sooner than a restart takes, and then a replayed page is stored twice: raise its window."""
+        assert self._js is not None
+        current = existing.duplicate_window or 0.0
+        if current >= self.config.duplicate_window:
+            return
+        existing.duplicate_window = self.config.duplicate_window
+        try:
+            await self._js.update_stream(existing)
+        except nats.errors.Error as exc:
+            raise RelayUnavailable(
+                f"stream {self.config.stream} keeps duplicates for {current:g}s, shorter than the "
+                f"relay's {self.config.duplicate_window:g}s, and could not be updated: {exc}"
+            ) from exc
+        log.warning(
+            "nats_relay.duplicate_window_raised",
+            stream=self.config.stream,
+            from_s=current,
+            to_s=self.config.duplicate_window,
+        )
 
     def _ensure_tracking(self) -> None:
         with self.db.transaction() as cursor:

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import nats
 import pytest
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
 
 from adapters.eventstore import LedgerStore
 from adapters.nats_relay import NatsRelay, RelayConfig
@@ -115,5 +115,40 @@ def test_relay_and_subscriber_survive_crashes(tmp_path: Path, nats_server_url: s
         subject.startswith(f"{config.prefix}.org_nats_test.patient.PatientRegistered")
         for _, _, subject in received
     )
+    views.close()
+    store.close()
+
+
+def test_relay_raises_a_short_duplicate_window_of_an_existing_stream(
+    tmp_path: Path, nats_server_url: str
+) -> None:
+    """A stream made beforehand with a 2-minute window would forget ids before a long restart ends."""
+    store = LedgerStore(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "ledger.sqlite")}
+    )
+    views = SqliteViews(str(tmp_path / "views.sqlite"))
+    tag = uuid4().hex[:10]
+    config = RelayConfig(url=nats_server_url, stream=f"W_{tag}", prefix=f"w{tag}", duplicate_window=1800.0)
+
+    async def scenario() -> tuple[float | None, float | None]:
+        nc = await nats.connect(nats_server_url)
+        js = nc.jetstream()
+        await js.add_stream(
+            StreamConfig(name=config.stream, subjects=[f"{config.prefix}.>"], duplicate_window=120.0)
+        )
+        before = (await js.stream_info(config.stream)).config.duplicate_window
+        relay = NatsRelay(store, views, config)
+        try:
+            await relay.connect()
+            await relay.close()
+            after = (await js.stream_info(config.stream)).config.duplicate_window
+        finally:
+            await js.delete_stream(config.stream)
+            await nc.close()
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert before == 120.0
+    assert after == config.duplicate_window
     views.close()
     store.close()
