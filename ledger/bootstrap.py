@@ -27,6 +27,7 @@ from projections.runner import Projection, ensure_schema
 from projections.support import support_projections
 from projections.timers import DueTimers
 from service.catalog import configure_organization
+from service.compliance_jobs import fail_interrupted
 from service.deps import Deps
 from service.medical_review import VisitSubmitter
 from service.subscription_billing import subscription_handlers
@@ -169,5 +170,7 @@ def build_runtime(settings: Settings, wiring: Wiring | None = None) -> Runtime:
     runtime.on_shutdown.append(views.close)
     runtime.on_shutdown.append(store.close)
     wire_streams(runtime)  # event feed, hash-chain sealer, compliance exports
+    # An export left `running` by a process that stopped would otherwise read `running` forever.
+    fail_interrupted(deps, older_than=timedelta(seconds=settings.export_interrupted_after_s))
     wire_fulfillment(runtime)  # webhooks' OpenAPI paths; the policy worker starts in `serve`/`worker`
     return runtime

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # the payment reconciler (and a replay of the key) re-drives it, asking the gateway first.
     payment_pending_after_s: float = Field(120.0, alias="LEDGER_PAYMENT_PENDING_AFTER_SECONDS", gt=0)
     export_dir: Path | None = Field(None, alias="LEDGER_EXPORT_DIR")  # default: <var>/exports
+    # At start-up, an export still `running` that was requested this long ago lost its writer to a
+    # stopped process (exports run in a thread of the process that took the request): it is failed.
+    export_interrupted_after_s: float = Field(600.0, alias="LEDGER_EXPORT_INTERRUPTED_AFTER_SECONDS", ge=0)
     # A charge with no recorded outcome for this long raises a CHARGE_PENDING escalation.
     escalate_pending_charge_seconds: float = Field(900, alias="LEDGER_ESCALATE_PENDING_CHARGE_SECONDS", gt=0)
     # Local only: start the ledger's clock at this instant (it runs on from there), so a demo reaches

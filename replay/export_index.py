@@ -35,3 +35,13 @@ def recent_exports(store: LedgerStore, organization_id: str, limit: int = 50) ->
             ids.append(str(n.originator_id))
     found = (load(store, "compliance_export", export_id) for export_id in reversed(ids[-limit:]))
     return [e for e in found if isinstance(e, ComplianceExport)]
+
+
+def running_exports(store: LedgerStore) -> list[tuple[str, ComplianceExport]]:
+    """Every organization's exports still `running`, with the organization each belongs to."""
+    found: list[tuple[str, ComplianceExport]] = []
+    for n in store.iter_notifications(topics=("ComplianceExportRequested",)):
+        export = load(store, "compliance_export", str(n.originator_id))
+        if isinstance(export, ComplianceExport) and export.status == "running":
+            found.append((decode_notification(n).meta.organization_id, export))
+    return found

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,19 @@ import structlog
 
 from adapters.chain import Signer
 from domain.audit import ComplianceExport
+from domain.errors import Conflict
+from domain.events import Actor
 from projections.db import ViewDatabase
 from replay.export import ExportFailed, Scope, manifest_digest, run_export
+from replay.export_index import running_exports
 from service import audit
 from service.deps import Deps
 from service.unit import Context
 
 log = structlog.get_logger("compliance")
+
+# The error an export left `running` by a stopped process is failed with (shown over the API as is).
+INTERRUPTED = "interrupted: the ledger stopped while writing it; request it again"
 
 
 @dataclass(frozen=True)
@@ -82,3 +89,25 @@ def perform_in_background(jobs: ExportJobs, ctx: Context, export: ComplianceExpo
     )
     thread.start()
     return thread
+
+
+def fail_interrupted(deps: Deps, *, older_than: timedelta) -> list[str]:
+    """Fail the exports a stopped process left `running`: they run in a thread of the process that
+    took the request, so one requested longer ago than any export takes has no writer left.
+    Called at start-up; returns the ids it failed."""
+    cutoff = deps.clock() - older_than
+    failed: list[str] = []
+    for organization_id, export in running_exports(deps.store):
+        if export.requested.requested_at > cutoff:
+            continue  # may still be running in another live process
+        ctx = Context(
+            Actor(kind="system", id="export-recovery"), organization_id, export.id, "export-recovery"
+        )
+        try:
+            audit.fail_export(deps, ctx, export.id, INTERRUPTED)
+        except Conflict as exc:  # finished meanwhile by its own process: nothing to recover
+            log.info("export_recovery_skipped", export_id=export.id, error_type=type(exc).__name__)
+            continue
+        log.warning("export_interrupted", export_id=export.id)
+        failed.append(export.id)
+    return failed
