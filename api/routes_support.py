@@ -3,7 +3,6 @@ projection lag and rebuilds without downtime."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -18,20 +17,19 @@ from api.presentation import fix_call
 from api.problems import ApiError, Problem
 from api.routes_escalations import open_on_order
 from api.views import order_out, subscription_out
-from domain.errors import Conflict, NotFound
+from domain.errors import NotFound
 from domain.explain import explain
-from projections.cs_orders import CsOrdersProjection, cs_document
 from projections.order_status import status_counts
 from projections.runner import Projection, catch_up, is_versioned, position_of
 from projections.timers import overdue_timers
 from projections.worker import lag_of
-from replay.history import NoSuchOrder, fold_events, order_stream
-from replay.rebuild import Progress, rebuild
+from replay.history import NoSuchOrder
+from replay.rebuild_jobs import start_rebuild
 from replay.state import VersionBeyondHistory, state_at
-from replay.support_view import complete_view
 from replay.timeline import timeline
-from service import stuck, subscriptions
+from service import stuck
 from service.audit import record_history_read
+from service.cs_view import cs_view_data
 from service.search import resolve_order
 
 ERRORS: dict[int, type[Problem]] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
@@ -265,22 +263,12 @@ def _order_or_404(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def cs_view(call: Call, order_id: str) -> dict[str, Any]:
-    store, org = call.runtime.deps.store, call.principal.organization_id
-    doc = None
-    projection = next((p for p in call.runtime.projections if p.name == "cs_orders"), None)
-    if projection is not None:
-        catch_up(store, call.runtime.views, projection)  # read your writes
-        doc = cs_document(call.runtime.views, org, order_id)
-    if doc is None:  # not (yet) projected here: compute the same document from the streams
-        order = _order_or_404(lambda: _fold_order(call, order_id))
-        doc = CsOrdersProjection(store).document(order)
-    view: dict[str, Any] = _order_or_404(complete_view, store, org, order_id, doc)
-    view["subscription"] = None  # always present: the console's templates are strict about names
-    if view.get("subscription_id"):  # a cycle order: its subscription's schedule and dunning
-        sub = subscriptions.get_subscription(call.runtime.deps, call.ctx(), view["subscription_id"])
-        view["subscription"] = subscription_out(sub).model_dump(mode="json")
     rt = call.runtime
-    view["escalations"] = open_on_order(store, rt.views, rt.projections, org, order_id)
+    view, sub = cs_view_data(rt.deps, rt.views, rt.projections, call.ctx(), order_id)
+    # Always present (the console's templates are strict about names): a cycle's schedule and dunning.
+    view["subscription"] = subscription_out(sub).model_dump(mode="json") if sub is not None else None
+    org = call.principal.organization_id
+    view["escalations"] = open_on_order(rt.deps.store, rt.views, rt.projections, org, order_id)
     return in_words(view)
 
 
@@ -298,12 +286,6 @@ def in_words(view: dict[str, Any]) -> dict[str, Any]:
         "status_explanation": summary(view["status"], waiting, "staff"),
         "waiting_for": [blocker_out(b, view["order_id"], "staff") for b in waiting],
     }
-
-
-def _fold_order(call: Call, order_id: str) -> Any:
-    return fold_events(
-        "order", order_id, order_stream(call.runtime.deps.store, call.principal.organization_id, order_id)
-    )
 
 
 @endpoint(
@@ -535,34 +517,8 @@ def get_projections(call: Call) -> Reply:
 )
 def post_rebuild(call: Call) -> Reply:
     projection = _projection(call, call.path("name"))
-    if not is_versioned(projection):
-        raise Conflict(
-            "This projection cannot be rebuilt beside its live version.", reasons=("NOT_REBUILDABLE",)
-        )
-    rebuilds = _rebuilds(call)
-    with call.runtime.rebuild_lock:
-        current = rebuilds.get(projection.name)
-        if current is not None and current["phase"] not in ("done", "failed"):
-            raise Conflict("A rebuild of this projection is already running.", reasons=("REBUILD_RUNNING",))
-        state: dict[str, Any] = {"phase": "starting", "done": 0, "total": 0, "rate": 0.0, "eta_seconds": None}
-        rebuilds[projection.name] = state
-
-    def report(p: Progress) -> None:
-        state.update(
-            phase=p.phase,
-            done=p.done,
-            total=p.total,
-            rate=round(p.rate, 1),
-            eta_seconds=None if p.eta_seconds is None else round(p.eta_seconds, 1),
-        )
-
-    def run() -> None:
-        try:
-            rebuild(call.runtime.deps.store, call.runtime.views, projection, report=report)
-        except Exception as exc:  # reported through GET /ops/projections
-            state.update(phase="failed", error=type(exc).__name__)
-
-    threading.Thread(target=run, name=f"rebuild-{projection.name}", daemon=True).start()
+    rt = call.runtime
+    state = start_rebuild(rt.deps.store, rt.views, projection, rt.rebuilds, rt.rebuild_lock)
     return Reply(202, RebuildStateOut(**state))
 
 
