@@ -20,7 +20,10 @@ from tests.console.browser import ARGS, ensure_chromium, screenshot_dir
 from tests.support.vendors import ORG, Stack, running_stack
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running on the main thread
+# while it is open, and a later test on the same xdist worker that calls asyncio.run() (the NATS
+# tests do) would fail. A module's browser closes before the worker moves to another module.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = ensure_chromium()
     with sync_playwright() as p:
