@@ -35,12 +35,12 @@ class QueuePage:
 
 
 def escalation_report(store: LedgerStore, organization_id: str, order_id: str) -> EscalationReport | None:
-    order = load(store, "order", order_id)
+    order = load(store, Order, order_id)
     if not isinstance(order, Order):
         return None
-    invoice = load(store, "invoice", order.placed.invoice_id)
-    patient = load(store, "patient", order.patient_id)
-    original = load(store, "order", order.placed.refill_of_order_id)
+    invoice = load(store, Invoice, order.placed.invoice_id)
+    patient = load(store, Patient, order.patient_id)
+    original = load(store, Order, order.placed.refill_of_order_id)
     original = original if isinstance(original, Order) else None
     button_order = original if order.placed.source_context == "PATIENT_REFILL" else order
     return build_report(

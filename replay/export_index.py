@@ -33,7 +33,7 @@ def recent_exports(store: LedgerStore, organization_id: str, limit: int = 50) ->
     for n in store.iter_notifications(topics=("ComplianceExportRequested",)):
         if decode_notification(n).meta.organization_id == organization_id:
             ids.append(str(n.originator_id))
-    found = (load(store, "compliance_export", export_id) for export_id in reversed(ids[-limit:]))
+    found = (load(store, ComplianceExport, export_id) for export_id in reversed(ids[-limit:]))
     return [e for e in found if isinstance(e, ComplianceExport)]
 
 
@@ -41,7 +41,7 @@ def running_exports(store: LedgerStore) -> list[tuple[str, ComplianceExport]]:
     """Every organization's exports still `running`, with the organization each belongs to."""
     found: list[tuple[str, ComplianceExport]] = []
     for n in store.iter_notifications(topics=("ComplianceExportRequested",)):
-        export = load(store, "compliance_export", str(n.originator_id))
+        export = load(store, ComplianceExport, str(n.originator_id))
         if isinstance(export, ComplianceExport) and export.status == "running":
             found.append((decode_notification(n).meta.organization_id, export))
     return found

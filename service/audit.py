@@ -70,7 +70,7 @@ def record_download(deps: Deps, ctx: Context, export_id: str, file: str) -> None
     """Append `ComplianceExportDownloaded` to the export's own stream before the file is handed out."""
 
     def attempt() -> None:
-        loaded = load_owned(deps.store, ctx, "compliance_export", UUID(export_id))
+        loaded = load_owned(deps.store, ctx, ComplianceExport, UUID(export_id))
         batch = deps.batch(ctx)
         batch.extend(
             loaded,

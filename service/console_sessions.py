@@ -32,11 +32,10 @@ def begin(
 
 def current(deps: Deps, organization_id: str, session_id: str) -> ConsoleSession | None:
     """The session if it exists in this organization, has not ended and has not expired."""
-    loaded = try_load(deps.store, "console_session", session_id)
+    loaded = try_load(deps.store, ConsoleSession, session_id)
     if loaded is None or loaded.organization_id != organization_id:
         return None
     state = loaded.state
-    assert isinstance(state, ConsoleSession)
     return state if state.active(deps.clock()) else None
 
 
@@ -46,7 +45,7 @@ def record_action(
     """Record who took which console action on which order and why, before the action runs."""
 
     def attempt() -> None:
-        loaded = load_owned(deps.store, ctx, "console_session", session_id)
+        loaded = load_owned(deps.store, ctx, ConsoleSession, session_id)
         batch = deps.batch(ctx)
         batch.extend(
             loaded, *take_action(loaded.state, action=action, order_id=order_id, reason=reason, now=batch.now)
@@ -57,7 +56,7 @@ def record_action(
 
 
 def finish(deps: Deps, ctx: Context, session_id: str) -> None:
-    loaded = load_owned(deps.store, ctx, "console_session", session_id)
+    loaded = load_owned(deps.store, ctx, ConsoleSession, session_id)
     batch = deps.batch(ctx)
     batch.extend(loaded, *end_session(loaded.state, now=batch.now))
     deps.commit(batch)

@@ -42,7 +42,7 @@ def record_failure(
     """Record the failed step on the order (with the stream's position when given); returns it."""
 
     def attempt() -> PolicyStepFailed | None:
-        loaded = try_load(deps.store, "order", order_id)
+        loaded = try_load(deps.store, Order, order_id)
         if loaded is None:
             append_tracked(deps, [], tracking)
             return None
@@ -63,7 +63,7 @@ def record_recovery(deps: Deps, ctx: Context, order_id: str, step: str) -> bool:
     """Close the order's dead letter for `step` if it has one; True when one was closed."""
 
     def attempt() -> bool:
-        loaded = try_load(deps.store, "order", order_id)
+        loaded = try_load(deps.store, Order, order_id)
         if loaded is None:
             return False
         failed = next((f for f in loaded.state.failed_steps if f.step == step), None)

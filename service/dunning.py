@@ -42,7 +42,7 @@ def cycle_of(deps: Deps, invoice: Invoice, uow: Unit | None = None) -> tuple[Loa
     placed = order.state.placed if order is not None else None
     if placed is None or placed.subscription_id is None or placed.cycle_number is None:
         return None
-    return load(deps.store, "subscription", placed.subscription_id), placed.cycle_number
+    return load(deps.store, Subscription, placed.subscription_id), placed.cycle_number
 
 
 def record_cycle_outcome(
@@ -105,7 +105,7 @@ def _current_retry(sub: Subscription, invoice_id: str) -> int:
 def _waiting_timer(deps: Deps, sub: Subscription, cycle: int, retry: int, batch: Batch) -> Loaded[Any] | None:
     """The pending charge timer this outcome answers: the cycle's safety net (retry 0, due a little
     after the charge) or a retry whose time has come."""
-    loaded = try_load(deps.store, "timer", timer_uuid(CHARGE, sub.id, charge_key(cycle, retry)))
+    loaded = try_load(deps.store, Timer, timer_uuid(CHARGE, sub.id, charge_key(cycle, retry)))
     if loaded is None or loaded.state.state != "PENDING":
         return None
     timer: Timer = loaded.state
@@ -137,7 +137,7 @@ def cancel_timers(
         cycle = sub.dunning.cycle_number
         keys += [(CHARGE, charge_key(cycle, a.retry + 1)) for a in sub.dunning.attempts]
     for purpose, key in keys:
-        timer = try_load(deps.store, "timer", timer_uuid(purpose, sub.id, key))
+        timer = try_load(deps.store, Timer, timer_uuid(purpose, sub.id, key))
         if timer is None or (skip is not None and timer.id == skip.id):
             continue
         closing = cancel(timer.state, reason)

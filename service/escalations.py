@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 from uuid import UUID
 
 import structlog
@@ -44,17 +45,20 @@ def stream_id(order_id: str) -> UUID:
     return stable_id("escalations", order_id)
 
 
-def _state(
-    store: LedgerStore, aggregate_type: str, aggregate_id: str | None, memo: dict[str, object] | None = None
-) -> object:
+S = TypeVar("S")
+Memo = dict[tuple[type, str], Any]  # states already read while one event's orders are found
+
+
+def _state(store: LedgerStore, kind: type[S], aggregate_id: str | None, memo: Memo | None = None) -> S | None:
     if not aggregate_id:
         return None
-    if memo is not None and aggregate_id in memo:
-        return memo[aggregate_id]
-    loaded = try_load(store, aggregate_type, aggregate_id)
+    if memo is not None and (kind, aggregate_id) in memo:
+        remembered: S | None = memo[(kind, aggregate_id)]
+        return remembered
+    loaded = try_load(store, kind, aggregate_id)
     state = loaded.state if loaded is not None else None
     if memo is not None:
-        memo[aggregate_id] = state
+        memo[(kind, aggregate_id)] = state
     return state
 
 
@@ -79,31 +83,29 @@ def _product_then(store: LedgerStore, order: Order) -> Product | None:
 def gather(deps: Deps, order_id: str, now: datetime, pending_after: timedelta) -> OrderFacts | None:
     """Load everything a condition may read about one order (None when there is no such order)."""
     store = deps.store
-    order = _state(store, "order", order_id)
-    if not isinstance(order, Order):
+    order = _state(store, Order, order_id)
+    if order is None:
         return None
-    invoice = _state(store, "invoice", order.placed.invoice_id)
-    original = _state(store, "order", order.placed.refill_of_order_id)
-    original = original if isinstance(original, Order) else None
+    invoice = _state(store, Invoice, order.placed.invoice_id)
+    original = _state(store, Order, order.placed.refill_of_order_id)
     refill = None
     if original is not None:
         opened = next((r for r in original.refills if r.refill_order_id == order.id), None)
-        found = _state(store, "refill", opened.refill_id) if opened else None
-        refill = found if isinstance(found, Refill) else None
+        refill = _state(store, Refill, opened.refill_id) if opened else None
     refill_invoices: dict[str, Invoice] = {}
     for holder in (original, order):
         for r in holder.refills if holder is not None else ():
-            inv = _state(store, "invoice", r.invoice_id)
-            if isinstance(inv, Invoice):
+            inv = _state(store, Invoice, r.invoice_id)
+            if inv is not None:
                 refill_invoices[r.invoice_id] = inv
     products = {}
     for line in order.placed.lines:
-        product = _state(store, "product", line.product_id)
-        if isinstance(product, Product):
+        product = _state(store, Product, line.product_id)
+        if product is not None:
             products[product.id] = product
     return OrderFacts(
         order=order,
-        invoice=invoice if isinstance(invoice, Invoice) else None,
+        invoice=invoice,
         now=now,
         refill=refill,
         original=original,
@@ -116,13 +118,10 @@ def gather(deps: Deps, order_id: str, now: datetime, pending_after: timedelta) -
 
 
 def _subscription(store: LedgerStore, order: Order) -> Subscription | None:
-    found = (
-        _state(store, "subscription", order.placed.subscription_id) if order.placed.subscription_id else None
-    )
-    return found if isinstance(found, Subscription) else None
+    return _state(store, Subscription, order.placed.subscription_id)
 
 
-def affected_orders(deps: Deps, event: Recorded, memo: dict[str, object] | None = None) -> list[str]:
+def affected_orders(deps: Deps, event: Recorded, memo: Memo | None = None) -> list[str]:
     """The orders whose conditions this event may change: its own, the original it refills and the
     original's other refills (the duplicate-refill check reads siblings' invoices)."""
     store = deps.store
@@ -130,24 +129,24 @@ def affected_orders(deps: Deps, event: Recorded, memo: dict[str, object] | None 
     if event.aggregate_type == "order":
         direct = [str(event.originator_id)]
     elif event.aggregate_type == "invoice":
-        invoice = _state(store, "invoice", str(event.originator_id), memo)
-        direct = list(invoice.issued.order_ids) if isinstance(invoice, Invoice) else []
+        invoice = _state(store, Invoice, str(event.originator_id), memo)
+        direct = list(invoice.issued.order_ids) if invoice is not None else []
     elif event.aggregate_type == "subscription":  # dunning: the cycle orders it billed
-        sub = _state(store, "subscription", str(event.originator_id), memo)
-        direct = [order_id for order_id, _ in sub.cycles.values()] if isinstance(sub, Subscription) else []
+        sub = _state(store, Subscription, str(event.originator_id), memo)
+        direct = [order_id for order_id, _ in sub.cycles.values()] if sub is not None else []
     elif event.aggregate_type == "refill":
-        refill = _state(store, "refill", str(event.originator_id), memo)
-        if isinstance(refill, Refill):
+        refill = _state(store, Refill, str(event.originator_id), memo)
+        if refill is not None:
             direct = [refill.requested.refill_order_id, refill.requested.original_order_id]
     found: dict[str, None] = {}
     for order_id in direct:
         found[order_id] = None
-        order = _state(store, "order", order_id, memo)
-        if not isinstance(order, Order):
+        order = _state(store, Order, order_id, memo)
+        if order is None:
             continue
         found.update((r.refill_order_id, None) for r in order.refills)
-        original = _state(store, "order", order.placed.refill_of_order_id, memo)
-        if isinstance(original, Order):
+        original = _state(store, Order, order.placed.refill_of_order_id, memo)
+        if original is not None:
             found[original.id] = None
             found.update((r.refill_order_id, None) for r in original.refills)
     return list(found)
@@ -170,7 +169,7 @@ def evaluate_orders(
             facts = gather(deps, order_id, batch.now, pending_after)
             if facts is None:
                 continue
-            loaded = try_load(deps.store, "escalations", stream_id(order_id))
+            loaded = try_load(deps.store, OrderEscalations, stream_id(order_id))
             state = loaded.state if loaded is not None else None
             assert state is None or isinstance(state, OrderEscalations)
             new = decide(state, facts.order, evaluate(facts), deps.new_id, batch.now)
@@ -202,7 +201,7 @@ def evaluate_page(
 ) -> list[Fact]:
     """A page of the log at once: each touched order is evaluated once, however many of the page's
     events touched it (a refill writes a dozen), and the tracking position goes with the last write."""
-    memo: dict[str, object] = {}
+    memo: Memo = {}
     by_org: dict[str, tuple[Context, dict[str, None]]] = {}
     for event in events:
         org = event.meta.organization_id

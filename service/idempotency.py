@@ -94,7 +94,7 @@ def begin_request(
     for attempt in range(MAX_WRITE_RETRIES):
         # A fresh key needs no read: its first fact starts the stream at version 1, so a key used
         # before fails that append and the next pass reads what it holds.
-        loaded = try_load(deps.store, "idempotent_request", aggregate_id) if attempt else None
+        loaded = try_load(deps.store, IdempotentRequest, aggregate_id) if attempt else None
         state: IdempotentRequest | None = loaded.state if loaded else None
         decided = begin_keyed(
             state, scope=scope, fingerprint=fingerprint, now=deps.clock(), stale_after=deps.pending_after

@@ -33,6 +33,7 @@ from adapters.eventstore import ConcurrentWrite, decode_notification
 from adapters.pharmacy import PharmacyClient
 from adapters.webhook_signature import WebhookPayloadError
 from domain.events import Actor, Recorded
+from domain.orders import Order
 from domain.webhooks import WebhookReceived
 from projections.db import ViewDatabase
 from projections.folding import topics_of
@@ -116,7 +117,7 @@ def _gate(p: Policies, event: Recorded, tracking: tuple[str, int] | None) -> boo
 def _partner_call(p: Policies, order_id: str, call: Callable[[], object]) -> None:
     """Call a pharmacy for one order unless its partner is known to be down; an unreachable partner
     pauses only its own orders (each dead-lettered on its order), never the other partners'."""
-    loaded = try_load(p.deps.store, "order", order_id)
+    loaded = try_load(p.deps.store, Order, order_id)
     partner = (loaded.state.fulfillment_partner if loaded else None) or ""
     until = p._partners_down.get(partner)
     if until is not None and p.deps.clock() < until:

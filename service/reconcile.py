@@ -20,6 +20,7 @@ from adapters.eventstore import ConcurrentWrite, decode_notification
 from domain.errors import Conflict
 from domain.events import Actor, Recorded
 from domain.invoices import Invoice, PaymentAttempted
+from domain.parties import Patient
 from domain.refills import RefillRequested
 from service.deps import Deps
 from service.payments import charge_invoice, redrive_stale
@@ -59,12 +60,12 @@ def _charge_uncharged_refills(deps: Deps, page: int) -> int:
     for note in notes:
         event = decode_notification(note)
         assert isinstance(event.fact, RefillRequested)
-        loaded = try_load(deps.store, "invoice", event.fact.invoice_id)
+        loaded = try_load(deps.store, Invoice, event.fact.invoice_id)
         invoice: Invoice | None = loaded.state if loaded else None
         if invoice is not None and invoice.status == "OPEN" and not invoice.attempts:
             if deps.clock() - event.meta.occurred_at < deps.pending_after:
                 break  # its request may still be running: look again next pass
-            patient = try_load(deps.store, "patient", event.fact.patient_id)
+            patient = try_load(deps.store, Patient, event.fact.patient_id)
             method = patient.state.method(event.fact.payment_method_id) if patient else None
             if method is not None:
                 with contextlib.suppress(Conflict):  # someone started one meanwhile: theirs stands

@@ -153,9 +153,9 @@ def stuck_orders(
     )
     found = []
     for row in rows[:limit]:
-        loaded = try_load(deps.store, "order", row.order_id)
+        loaded = try_load(deps.store, Order, row.order_id)
         order = loaded.state if loaded is not None else None
-        invoice_loaded = try_load(deps.store, "invoice", order.placed.invoice_id) if order else None
+        invoice_loaded = try_load(deps.store, Invoice, order.placed.invoice_id) if order else None
         invoice = invoice_loaded.state if invoice_loaded is not None else None
         fix = fix_for(deps, ctx, order, invoice, row.blocker, partners) if order is not None else None
         age = max(0.0, (now - row.since).total_seconds())

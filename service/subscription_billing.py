@@ -56,7 +56,7 @@ def create_cycle(
     """
 
     def attempt() -> tuple[int, str, str, bool] | None:
-        loaded = load(deps.store, "subscription", subscription_id)
+        loaded = load(deps.store, Subscription, subscription_id)
         sub: Subscription = loaded.state
         number = cycle_number or sub.next_cycle
         batch = deps.batch(ctx)
@@ -114,15 +114,15 @@ def create_cycle(
 def charge_now(deps: Deps, ctx: Context, subscription_id: str, cycle_number: int) -> None:
     """Charge a just-created cycle's first attempt (committed with its order); the outcome's unit
     records the dunning facts and closes the cycle's safety-net timer (`service.dunning`)."""
-    sub: Subscription = load(deps.store, "subscription", subscription_id).state
+    sub: Subscription = load(deps.store, Subscription, subscription_id).state
     drive_attempt(deps, ctx, sub.cycles[cycle_number][1], 1, ask_first=False)
 
 
 def _charge_due(deps: Deps, ctx: Context, firing: Firing, cycle_number: int, retry: int) -> None:
     """A charge timer came due: finish an interrupted charge, or make the retry, or close quietly."""
-    sub: Subscription = load(deps.store, "subscription", firing.stream_id).state
+    sub: Subscription = load(deps.store, Subscription, firing.stream_id).state
     invoice_id = sub.cycles[cycle_number][1]
-    invoice: Invoice = load(deps.store, "invoice", invoice_id).state
+    invoice: Invoice = load(deps.store, Invoice, invoice_id).state
     last = invoice.last_attempt
     if last is not None and last.outcome == "pending":
         # Interrupted (a crash between the charge and its record): ask the gateway under the
@@ -144,7 +144,7 @@ def _close_quietly(deps: Deps, ctx: Context, firing: Firing, cycle: int, invoice
         batch = deps.batch(ctx)
         firing.record(batch)
         if invoice.status == "PAID":
-            loaded = load(deps.store, "subscription", firing.stream_id)
+            loaded = load(deps.store, Subscription, firing.stream_id)
             batch.extend(loaded, *after_payment(loaded.state, cycle_number=cycle, invoice_id=invoice.id))
         deps.commit(batch)
 

@@ -70,8 +70,7 @@ def start_subscription(
 
 
 def get_subscription(deps: Deps, ctx: Context, subscription_id: str) -> Subscription:
-    state = load_owned(deps.store, ctx, "subscription", subscription_id).state
-    assert isinstance(state, Subscription)
+    state = load_owned(deps.store, ctx, Subscription, subscription_id).state
     return state
 
 
@@ -79,7 +78,7 @@ def _change(
     deps: Deps, ctx: Context, subscription_id: str, decide: Callable[[Subscription], SubscriptionFact]
 ) -> Subscription:
     def attempt() -> None:
-        loaded = load_owned(deps.store, ctx, "subscription", subscription_id)
+        loaded = load_owned(deps.store, ctx, Subscription, subscription_id)
         fact = decide(loaded.state)
         batch = deps.batch(ctx)
         batch.extend(loaded, fact)
@@ -124,7 +123,7 @@ def change_payment_method(
 
 def bill_cycle(deps: Deps, ctx: Context, subscription_id: str, cycle_number: int | None) -> CycleResult:
     """Create the cycle's order and invoice once, then charge the subscription's card."""
-    load_owned(deps.store, ctx, "subscription", subscription_id)  # another organization's: not found
+    load_owned(deps.store, ctx, Subscription, subscription_id)  # another organization's: not found
     sub = get_subscription(deps, ctx, subscription_id)
     if cycle_number is not None and cycle_number not in sub.cycles and cycle_number != sub.next_cycle:
         raise InvalidCommand(f"The next cycle to bill is {sub.next_cycle}.", field="cycle_number")

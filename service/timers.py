@@ -59,7 +59,7 @@ def schedule(
 ) -> UUID | None:
     """Add `TimerScheduled` to `batch`; None when this occurrence is already scheduled."""
     uid = timer_uuid(purpose, stream_id, key)
-    if any(e.originator_id == uid for e in batch.events) or try_load(deps.store, "timer", uid):
+    if any(e.originator_id == uid for e in batch.events) or try_load(deps.store, Timer, uid):
         return None
     batch.start(
         uid,
@@ -119,7 +119,7 @@ class TimerHandlers:
 
 
 def _pending(deps: Deps, uid: UUID) -> bool:
-    loaded = try_load(deps.store, "timer", uid)
+    loaded = try_load(deps.store, Timer, uid)
     return loaded is not None and loaded.version == SCHEDULED_VERSION
 
 
@@ -174,7 +174,7 @@ class TimerRunner:
         return Context(WORKER, organization_id, f"timer-{causation}", causation)
 
     def _fire_one(self, due: DueTimer, now: datetime) -> int:
-        loaded = try_load(self.deps.store, "timer", due.timer_id)
+        loaded = try_load(self.deps.store, Timer, due.timer_id)
         if loaded is None or loaded.version != SCHEDULED_VERSION:
             return 0  # the index lags the log: already closed
         timer: Timer = loaded.state

@@ -115,8 +115,8 @@ def store_raw(
     return True
 
 
-def _org_of(deps: Deps, aggregate_type: str, aggregate_id: str | None, default: str) -> str:
-    loaded = try_load(deps.store, aggregate_type, aggregate_id) if aggregate_id else None
+def _org_of(deps: Deps, kind: type[Order | Invoice], aggregate_id: str | None, default: str) -> str:
+    loaded = try_load(deps.store, kind, aggregate_id) if aggregate_id else None
     return loaded.organization_id or default if loaded is not None else default
 
 
@@ -287,7 +287,7 @@ def _late_success(
 def receive_beluga(
     deps: Deps, default_org: str, body: bytes, signature: str | None, wh: BelugaWebhook
 ) -> Receipt:
-    org = _org_of(deps, "order", order_id_of_master(wh.master_id), default_org)
+    org = _org_of(deps, Order, order_id_of_master(wh.master_id), default_org)
     stored = store_raw(deps, org, BELUGA, wh.event_id, wh.event, body, signature)
     return _receipt(stored, apply_beluga(deps, wh))
 
@@ -295,7 +295,7 @@ def receive_beluga(
 def receive_pharmacy(
     deps: Deps, default_org: str, partner: str, body: bytes, signature: str | None, wh: PharmacyWebhook
 ) -> Receipt:
-    org = _org_of(deps, "order", parse_pharmacy_reference(wh.reference_id)[0], default_org)
+    org = _org_of(deps, Order, parse_pharmacy_reference(wh.reference_id)[0], default_org)
     stored = store_raw(deps, org, pharmacy_vendor(partner), wh.event_id, wh.status, body, signature)
     return _receipt(stored, apply_pharmacy(deps, partner, wh))
 
@@ -304,7 +304,7 @@ def receive_stripe(
     deps: Deps, default_org: str, body: bytes, signature: str | None, ev: StripeEvent
 ) -> Receipt:
     org = ev.metadata.get("organization_id") or _org_of(
-        deps, "invoice", ev.metadata.get("invoice_id"), default_org
+        deps, Invoice, ev.metadata.get("invoice_id"), default_org
     )
     stored = store_raw(deps, org, STRIPE, ev.id, ev.type, body, signature)
     return Receipt(not stored, apply_stripe(deps, ev))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from domain.catalog import Product
 from domain.clinic.cart import (
@@ -36,6 +37,8 @@ from service.clinic.directory import clinic_of, start_stream
 from service.deps import Deps, retry_on_conflict
 from service.unit import Context, Loaded, load_owned, try_load
 
+S = TypeVar("S")
+
 
 @dataclass(frozen=True)
 class CartView:
@@ -58,30 +61,20 @@ def load_world(deps: Deps, ctx: Context, clinic: Clinic, lines: Iterable[LineDra
     """Load each thing the lines name once; what the clinic may not use is simply left out."""
     lines = list(lines)
 
-    def owned(aggregate_type: str, ids: set[str]) -> dict[str, object]:
-        found = (try_load(deps.store, aggregate_type, i) for i in sorted(ids))
+    def owned(kind: type[S], ids: set[str]) -> dict[str, S]:
+        found = (try_load(deps.store, kind, i) for i in sorted(ids))
         return {
             str(f.id): f.state for f in found if f is not None and f.organization_id == ctx.organization_id
         }
 
-    patients = owned("patient", {ln.patient_id for ln in lines} & clinic.patient_ids)
-    prescribers = owned("prescriber", {ln.prescriber_id for ln in lines})
+    patients = owned(Patient, {ln.patient_id for ln in lines} & clinic.patient_ids)
+    prescribers = owned(Prescriber, {ln.prescriber_id for ln in lines})
     return CartWorld(
-        patient_states={k: v.state for k, v in patients.items() if isinstance(v, Patient)},
-        patient_names={k: v.name for k, v in patients.items() if isinstance(v, Patient)},
-        prescribers={
-            k: v for k, v in prescribers.items() if isinstance(v, Prescriber) and v.clinic_id == clinic.id
-        },
-        products={
-            k: v
-            for k, v in owned("product", {ln.product_id for ln in lines}).items()
-            if isinstance(v, Product)
-        },
-        pharmacies={
-            k: v
-            for k, v in owned("pharmacy", {ln.pharmacy_id for ln in lines}).items()
-            if isinstance(v, Pharmacy)
-        },
+        patient_states={k: v.state for k, v in patients.items()},
+        patient_names={k: v.name for k, v in patients.items()},
+        prescribers={k: v for k, v in prescribers.items() if v.clinic_id == clinic.id},
+        products=owned(Product, {ln.product_id for ln in lines}),
+        pharmacies=owned(Pharmacy, {ln.pharmacy_id for ln in lines}),
     )
 
 

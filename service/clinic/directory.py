@@ -32,11 +32,13 @@ def start_stream(deps: Deps, ctx: Context, aggregate_id: UUID, *facts: Fact) -> 
     deps.commit(batch)
 
 
-def append_to(deps: Deps, ctx: Context, aggregate_type: str, aggregate_id: str, *facts: Fact) -> None:
+def append_to(
+    deps: Deps, ctx: Context, kind: type[Clinic | Pharmacy], aggregate_id: str, *facts: Fact
+) -> None:
     """Append to an existing aggregate of this organization, retrying a concurrent write."""
 
     def attempt() -> None:
-        loaded = load_owned(deps.store, ctx, aggregate_type, aggregate_id)
+        loaded = load_owned(deps.store, ctx, kind, aggregate_id)
         batch = deps.batch(ctx)
         batch.extend(loaded, *facts)
         deps.commit(batch)
@@ -44,13 +46,8 @@ def append_to(deps: Deps, ctx: Context, aggregate_type: str, aggregate_id: str, 
     retry_on_conflict(attempt)
 
 
-def state_of(deps: Deps, ctx: Context, aggregate_type: str, aggregate_id: str) -> object:
-    return load_owned(deps.store, ctx, aggregate_type, aggregate_id).state
-
-
 def get_product(deps: Deps, ctx: Context, product_id: str) -> Product:
-    state = state_of(deps, ctx, "product", product_id)
-    assert isinstance(state, Product)
+    state = load_owned(deps.store, ctx, Product, product_id).state
     return state
 
 
@@ -61,14 +58,12 @@ def register_clinic(deps: Deps, ctx: Context, name: str, *, clinic_id: str | Non
 
 
 def get_clinic(deps: Deps, ctx: Context, clinic_id: str) -> Clinic:
-    state = state_of(deps, ctx, "clinic", clinic_id)
-    assert isinstance(state, Clinic)
+    state = load_owned(deps.store, ctx, Clinic, clinic_id).state
     return state
 
 
 def clinic_of(deps: Deps, ctx: Context, user_id: str) -> Clinic:
-    user = state_of(deps, ctx, "clinic_user", user_id)
-    assert isinstance(user, ClinicUser)
+    user = load_owned(deps.store, ctx, ClinicUser, user_id).state
     return get_clinic(deps, ctx, user.clinic_id)
 
 
@@ -78,15 +73,14 @@ def register_clinic_user(
     get_clinic(deps, ctx, clinic_id)
     uid = _new(deps, user_id)
     start_stream(deps, ctx, uid, directory.ClinicUserRegistered(clinic_id=clinic_id, name=name, email=email))
-    state = state_of(deps, ctx, "clinic_user", str(uid))
-    assert isinstance(state, ClinicUser)
+    state = load_owned(deps.store, ctx, ClinicUser, str(uid)).state
     return state
 
 
 def enroll_patient(deps: Deps, ctx: Context, clinic_id: str, patient_id: str) -> Clinic:
     get_patient(deps, ctx, patient_id)
     if patient_id not in get_clinic(deps, ctx, clinic_id).patient_ids:
-        append_to(deps, ctx, "clinic", clinic_id, directory.ClinicPatientEnrolled(patient_id=patient_id))
+        append_to(deps, ctx, Clinic, clinic_id, directory.ClinicPatientEnrolled(patient_id=patient_id))
     return get_clinic(deps, ctx, clinic_id)
 
 
@@ -105,7 +99,7 @@ def save_clinic_payment_method(
     append_to(
         deps,
         ctx,
-        "clinic",
+        Clinic,
         clinic_id,
         directory.ClinicPaymentMethodSaved(
             payment_method_id=method_id,
@@ -139,8 +133,7 @@ def register_prescriber(
 
 
 def get_prescriber(deps: Deps, ctx: Context, prescriber_id: str) -> Prescriber:
-    state = state_of(deps, ctx, "prescriber", prescriber_id)
-    assert isinstance(state, Prescriber)
+    state = load_owned(deps.store, ctx, Prescriber, prescriber_id).state
     return state
 
 
@@ -174,8 +167,7 @@ def register_pharmacy(
 
 
 def get_pharmacy(deps: Deps, ctx: Context, pharmacy_id: str) -> Pharmacy:
-    state = state_of(deps, ctx, "pharmacy", pharmacy_id)
-    assert isinstance(state, Pharmacy)
+    state = load_owned(deps.store, ctx, Pharmacy, pharmacy_id).state
     return state
 
 
@@ -211,7 +203,7 @@ def set_offering(
     ]
     if on_hand is not None:
         facts.append(pharmacies.PharmacyStockReported(product_id=product_id, on_hand=on_hand))
-    append_to(deps, ctx, "pharmacy", pharmacy_id, *facts)
+    append_to(deps, ctx, Pharmacy, pharmacy_id, *facts)
     return get_pharmacy(deps, ctx, pharmacy_id)
 
 
@@ -221,7 +213,7 @@ def report_stock(deps: Deps, ctx: Context, pharmacy_id: str, product_id: str, on
     append_to(
         deps,
         ctx,
-        "pharmacy",
+        Pharmacy,
         pharmacy_id,
         pharmacies.PharmacyStockReported(product_id=product_id, on_hand=on_hand),
     )

@@ -13,7 +13,7 @@ from domain.errors import InvalidCommand, NotFound
 from domain.orders import Order
 from service.catalog import get_patient
 from service.clinic.cart import CartView, add_lines, check_draft, load_world
-from service.clinic.directory import all_pharmacies, clinic_of, get_product, start_stream, state_of
+from service.clinic.directory import all_pharmacies, clinic_of, get_product, start_stream
 from service.deps import Deps
 from service.unit import Context, load_owned
 
@@ -55,8 +55,7 @@ def save_quickfill(
 
 
 def _quickfill(deps: Deps, ctx: Context, clinic: Clinic, quickfill_id: str) -> Quickfill:
-    state = state_of(deps, ctx, "quickfill", quickfill_id)
-    assert isinstance(state, Quickfill)
+    state = load_owned(deps.store, ctx, Quickfill, quickfill_id).state
     if state.clinic_id != clinic.id:
         raise NotFound("No such quickfill.")
     return state

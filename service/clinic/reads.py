@@ -60,8 +60,8 @@ def _first_facts(deps: Deps, ctx: Context, event_type: str) -> Iterable[Recorded
             yield recorded
 
 
-def _states(deps: Deps, aggregate_type: str, ids: Iterable[str]) -> list[object]:
-    found = (try_load(deps.store, aggregate_type, i) for i in ids)
+def _states(deps: Deps, kind: type[T], ids: Iterable[str]) -> list[T]:
+    found = (try_load(deps.store, kind, i) for i in ids)
     return [f.state for f in found if f is not None]
 
 
@@ -104,7 +104,7 @@ def clinic_orders(
             continue
         candidates.append((at, str(r.originator_id)))
     candidates.sort(reverse=True)
-    orders = [o for o in _states(deps, "order", (oid for _, oid in candidates)) if isinstance(o, Order)]
+    orders = _states(deps, Order, (oid for _, oid in candidates))
     if where.status is not None:
         orders = [o for o in orders if order_status(o) == where.status]
     return page(orders, lambda o: o.id, limit, after)
@@ -132,9 +132,7 @@ def catalog(
         for offering in pharmacy.offerings.values():
             if offering.active and product_id in (None, offering.product_id):
                 by_product.setdefault(offering.product_id, []).append((pharmacy, offering))
-    products = [
-        p for p in _states(deps, "product", sorted(by_product)) if isinstance(p, Product) and p.active
-    ]
+    products = [p for p in _states(deps, Product, sorted(by_product)) if p.active]
     products.sort(key=lambda p: (p.name, p.id))
     entries = [
         CatalogEntry(
@@ -153,7 +151,7 @@ def roster(
     deps: Deps, ctx: Context, user_id: str, state: str | None, q: str | None, limit: int, after: str | None
 ) -> Page[Patient]:
     clinic = clinic_of(deps, ctx, user_id)
-    patients = [p for p in _states(deps, "patient", sorted(clinic.patient_ids)) if isinstance(p, Patient)]
+    patients = _states(deps, Patient, sorted(clinic.patient_ids))
     if state is not None:
         patients = [p for p in patients if p.state == state]
     if q:
@@ -167,7 +165,7 @@ def prescribers(
 ) -> Page[Prescriber]:
     clinic = clinic_of(deps, ctx, user_id)
     ids = _owned_ids(deps, ctx, "PrescriberRegistered", clinic)
-    found = [p for p in _states(deps, "prescriber", ids) if isinstance(p, Prescriber)]
+    found = _states(deps, Prescriber, ids)
     if state is not None:
         found = [p for p in found if state in p.licensed_states]
     found.sort(key=lambda p: (p.name.casefold(), p.id))
@@ -179,7 +177,7 @@ def quickfills(
 ) -> Page[Quickfill]:
     clinic = clinic_of(deps, ctx, user_id)
     ids = _owned_ids(deps, ctx, "QuickfillSaved", clinic)
-    found = [q for q in _states(deps, "quickfill", ids) if isinstance(q, Quickfill)]
+    found = _states(deps, Quickfill, ids)
     if product_id is not None:
         found = [q for q in found if q.product_id == product_id]
     found.sort(key=lambda q: (q.name.casefold(), q.id))
@@ -192,7 +190,7 @@ def carts(
     """Newest first (the cart stream's order of opening)."""
     clinic = clinic_of(deps, ctx, user_id)
     ids = list(reversed(_owned_ids(deps, ctx, "CartOpened", clinic)))
-    found = [c for c in _states(deps, "cart", ids) if isinstance(c, Cart)]
+    found = _states(deps, Cart, ids)
     if status is not None:
         found = [c for c in found if ("checked_out" if c.checked_out else "open") == status]
     return page(found, lambda c: c.id, limit, after)

@@ -54,7 +54,7 @@ def resubmit_rejected_line(
         _check_fix(deps, ctx, user_id, order, sig, prescriber_id)
 
         def correct() -> None:
-            loaded = load_owned(deps.store, ctx, "order", order_id)
+            loaded = load_owned(deps.store, ctx, Order, order_id)
             fix = OrderLineCorrected(
                 product_id=order.placed.lines[0].product_id, sig=sig, prescriber_id=prescriber_id
             )
@@ -82,12 +82,11 @@ def _check_fix(
     if prescriber_id is None:
         return
     clinic = clinic_of(deps, ctx, user_id)
-    found = try_load(deps.store, "prescriber", prescriber_id)
+    found = try_load(deps.store, Prescriber, prescriber_id)
     prescriber = found.state if found is not None and found.organization_id == ctx.organization_id else None
     if not isinstance(prescriber, Prescriber) or prescriber.clinic_id != clinic.id:
         raise NotFound("No such prescriber.")
-    patient = load_owned(deps.store, ctx, "patient", order.patient_id).state
-    assert isinstance(patient, Patient)
+    patient = load_owned(deps.store, ctx, Patient, order.patient_id).state
     if patient.state not in prescriber.licensed_states:
         raise InvalidCommand(
             f"{prescriber.name} is not licensed in {patient.state}, the patient's state.",

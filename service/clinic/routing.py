@@ -7,6 +7,8 @@ record id, per-line product code / quantity / SIG), or `Unroutable(missing=...)`
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from adapters.pharmacy import PharmacyPrescriber
 from domain.catalog import Product
 from domain.clinic.directory import Prescriber
@@ -16,26 +18,27 @@ from domain.orders import Order
 from service.deps import Deps
 from service.unit import Context, try_load
 
+S = TypeVar("S")
 
-def _owned(deps: Deps, ctx: Context, aggregate_type: str, aggregate_id: str) -> object | None:
-    found = try_load(deps.store, aggregate_type, aggregate_id)
+
+def _owned(deps: Deps, ctx: Context, kind: type[S], aggregate_id: str) -> S | None:
+    found = try_load(deps.store, kind, aggregate_id)
     if found is None or found.organization_id != ctx.organization_id:
         return None
-    state: object = found.state
-    return state
+    return found.state
 
 
 def route_clinic_order(deps: Deps, ctx: Context, order: Order) -> ClinicRoute | Unroutable | None:
     if not is_clinic_order(order):
         return None
     pharmacy_id = clinic_pharmacy_id(order)
-    pharmacy = _owned(deps, ctx, "pharmacy", pharmacy_id) if pharmacy_id else None
+    pharmacy = _owned(deps, ctx, Pharmacy, pharmacy_id) if pharmacy_id else None
     products = {}
     for line in order.placed.lines:
-        product = _owned(deps, ctx, "product", line.product_id)
-        if isinstance(product, Product):
+        product = _owned(deps, ctx, Product, line.product_id)
+        if product is not None:
             products[product.id] = product
-    return clinic_route(order, pharmacy if isinstance(pharmacy, Pharmacy) else None, products)
+    return clinic_route(order, pharmacy, products)
 
 
 def pharmacy_prescriber(
@@ -48,7 +51,7 @@ def pharmacy_prescriber(
     prescription the pharmacy finds by its reference.
     """
     line = order.placed.lines[0]
-    found = _owned(deps, ctx, "prescriber", line.prescriber_id) if line.prescriber_id else None
+    found = _owned(deps, ctx, Prescriber, line.prescriber_id) if line.prescriber_id else None
     if not is_clinic_order(order) or not isinstance(found, Prescriber):
         return PharmacyPrescriber(rx_reference=order.master_id or order.id)
     controlled = isinstance(route, ClinicRoute) and any(ln.controlled for ln in route.lines)
