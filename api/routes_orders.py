@@ -10,7 +10,7 @@ from api.views import audience_of, invoice_out, order_out, payment_out, refill_o
 from domain.invoices import Attempt, Invoice
 from domain.orders import Order
 from domain.refills import CLOSED_STATUSES
-from projections.order_index import orders_of_patient
+from projections.order_search import orders_of_patient
 from service import catalog, orders, refills, resubmission, subscriptions
 from service.clinic.reads import clinic_order
 from service.payments import PaymentResult

@@ -24,13 +24,13 @@ from projections.runner import Projection, catch_up, is_versioned, position_of
 from projections.timers import overdue_timers
 from projections.worker import lag_of
 from replay.history import NoSuchOrder
+from replay.order_ref import resolve_order
 from replay.rebuild_jobs import start_rebuild
 from replay.state import VersionBeyondHistory, state_at
 from replay.timeline import timeline
 from service import stuck
 from service.audit import record_history_read
 from service.cs_view import cs_view_data
-from service.search import resolve_order
 
 ERRORS: dict[int, type[Problem]] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
 
@@ -262,6 +262,15 @@ def _order_or_404(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotFound("No such order.") from None
 
 
+def order_id_for(call: Call, ref: str) -> str:
+    """The order an id or a number (`R-…`) names in the caller's organization; 404 when none."""
+    rt = call.runtime
+    found = resolve_order(rt.deps.store, rt.views, rt.projections, call.principal.organization_id, ref)
+    if found is None:
+        raise NotFound("No such order.")
+    return found
+
+
 def cs_view(call: Call, order_id: str) -> dict[str, Any]:
     rt = call.runtime
     view, sub = cs_view_data(rt.deps, rt.views, rt.projections, call.ctx(), order_id)
@@ -297,8 +306,7 @@ def in_words(view: dict[str, Any]) -> dict[str, Any]:
     responses={200: CsViewOut, **ERRORS},
 )
 def get_cs_view(call: Call) -> Reply:
-    rt = call.runtime
-    order_id = resolve_order(rt.deps, rt.views, rt.projections, call.ctx(), call.path("order_id"))
+    order_id = order_id_for(call, call.path("order_id"))
     return Reply(200, CsViewOut.model_validate(cs_view(call, order_id)))
 
 

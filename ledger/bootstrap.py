@@ -21,7 +21,6 @@ from ledger.settings import Settings, SettingsError
 from ledger.streams import wire_streams
 from projections.db import PostgresViews, SqliteViews, ViewDatabase
 from projections.escalations import EscalationsProjection
-from projections.order_index import OrderIndex
 from projections.order_search import OrderSearch, PatientIndex
 from projections.runner import Projection, ensure_schema
 from projections.support import support_projections
@@ -78,11 +77,10 @@ def build_views(settings: Settings) -> ViewDatabase:
 
 def default_projections(store: LedgerStore | None = None) -> list[Projection]:
     if store is None:
-        return [OrderIndex(), DueTimers()]
-    # order status, CS view, stuck orders; then what CS search reads
+        return [OrderSearch(), DueTimers()]
+    # order status, CS view, stuck orders; then the order index (search, a patient's orders, numbers),
     # the due-timer index the timer worker reads, and the escalation queue
     return [
-        OrderIndex(),
         *support_projections(store),
         PatientIndex(),
         OrderSearch(),

@@ -1,10 +1,11 @@
-"""The index behind CS search (`GET /cs/orders?q=`): orders by number and by the original they refill,
-patients by e-mail and by name.
+"""The one index of orders by number and by patient: CS search (`GET /cs/orders?q=`, the console's
+search box), a patient's orders (`GET /patients/{id}/orders`) and an order named by its number
+(`replay.order_ref`) all read it.
 
-Two small versioned read models (rebuildable beside the live view, like `order_index`):
+Two small versioned read models (rebuildable beside the live view):
 - `patient_index`: one row per patient with its name and e-mail, and lower-cased keys to match on;
-- `order_search`: one row per order with its number, the original's number when it is a refill, and
-  what the CS kind label is made of (source context, cycle number).
+- `order_search`: one row per order with its patient, number, the original's number when it is a
+  refill, and what the CS kind label is made of (source context, cycle number).
 A search joins them with `order_status` for each order's current status. Newest orders first, paged
 by their log position (`after`), which is unique and never changes.
 """
@@ -193,6 +194,17 @@ def by_name(db: ViewDatabase, org: str, words: Sequence[str], *, before: int, li
     where = f"o.patient_id IN (SELECT patient_id FROM patient_index WHERE organization_id = %s AND {likes})"  # noqa: S608
     patterns = ["%" + _escape_like(search_key(w)) + "%" for w in words]
     return _rows(db, where, (org, before, org, *patterns), limit)
+
+
+def orders_of_patient(db: ViewDatabase, org: str, patient_id: str) -> list[str]:
+    """A patient's order ids, most recently placed first."""
+    with db.transaction() as cur:
+        cur.execute(
+            "SELECT order_id FROM order_search WHERE organization_id = %s AND patient_id = %s"
+            " ORDER BY placed_at DESC, position DESC",
+            (org, patient_id),
+        )
+        return [str(row[0]) for row in cur.fetchall()]
 
 
 def order_id_by_number(db: ViewDatabase, org: str, number: str) -> str | None:

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adapters.eventstore import LedgerStore
-from domain.errors import NotFound
-from domain.search import OrderQuery, as_order_number, parse_query
+from domain.search import OrderQuery, parse_query
 from projections import order_search as index
 from projections.db import ViewDatabase
 from projections.runner import Projection, catch_up
@@ -60,17 +59,3 @@ def search_orders(
     page = rows[:limit]
     audit.record_search(deps, ctx, query.text, [r.order_id for r in page], purpose)
     return SearchPage(query, page, page[-1].position if len(rows) > limit else None)
-
-
-def resolve_order(
-    deps: Deps, views: ViewDatabase, projections: Sequence[Projection], ctx: Context, ref: str
-) -> str:
-    """An order id from an id or a number (`R-…`); NotFound when this organization has no such order."""
-    number = as_order_number(ref)
-    if number is None:
-        return ref
-    refresh(deps.store, views, projections)
-    found = index.order_id_by_number(views, ctx.organization_id, number)
-    if found is None:
-        raise NotFound("No such order.")
-    return found

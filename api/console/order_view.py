@@ -15,7 +15,7 @@ from api.console.pages import Page
 from api.console.words import actor_words, event_words, without_routes
 from api.explain_words import eligibility_words
 from api.presentation import escalation_report_text
-from api.routes_support import cs_view
+from api.routes_support import cs_view, order_id_for
 from domain.explain import blockers
 from domain.invoices import Invoice
 from domain.orders import Order
@@ -25,7 +25,6 @@ from replay.escalation_queue import escalation_report
 from replay.timeline import Entry, timeline_and_states
 from service import catalog, orders
 from service.audit import record_history_read
-from service.search import resolve_order
 
 PAGE_PURPOSE = "console order page"
 
@@ -57,8 +56,7 @@ class OrderView:
 
 
 def resolve(call: Page, ref: str) -> str:
-    rt = call.runtime
-    return resolve_order(rt.deps, rt.views, rt.projections, call.ctx(), ref)
+    return order_id_for(call, ref)
 
 
 def load_order_view(call: Page, order_id: str, *, audit: bool = True) -> OrderView:

@@ -31,7 +31,7 @@ def test_rebuild_swaps_generations_and_keeps_rows(built: World) -> None:
     store, views = built.runtime.deps.store, built.runtime.views
     for p in built.runtime.projections:
         catch_up(store, views, p)
-    for name in ("cs_orders", "order_status", "stuck_orders", "order_index"):
+    for name in ("cs_orders", "order_status", "stuck_orders", "order_search"):
         projection = built.runtime.projection(name)
         before = _rows(built, name)
         seen: list[str] = []

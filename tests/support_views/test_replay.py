@@ -77,11 +77,16 @@ def test_cli_timeline_state_and_lag(seeded: World) -> None:
     assert "PENDING_PAYMENT" in state.output
     lag = runner.invoke(app, ["replay", "lag", "--json"], env=env)
     assert lag.exit_code == 0, lag.output
-    assert {"order_status", "cs_orders", "stuck_orders", "order_index"} <= {
+    assert {"order_status", "cs_orders", "stuck_orders", "order_search"} <= {
         row["name"] for row in json.loads(lag.output)
     }
     missing = runner.invoke(app, ["replay", "explain", "R-NOSUCH"], env=env)
     assert missing.exit_code == 1
+    # The CLI resolves a number as the API does (one resolver): typed in lower case, it still names the order.
+    number = seeded.cs("failed_refill")["order_number"]
+    by_number = runner.invoke(app, ["replay", "timeline", f" {number.lower()} ", "--json"], env=env)
+    assert by_number.exit_code == 0, by_number.output
+    assert {e["aggregate_id"] for e in json.loads(by_number.output)} >= {order_id}
 
 
 def test_a_version_past_the_history_is_an_error_not_the_latest_state(seeded: World) -> None:
