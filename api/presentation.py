@@ -11,16 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from api.explain_words import CAUSE_WORDS
-from api.order_words import kind_words
 from domain.escalation_report import EscalationReport
 from domain.escalations import Details
 from domain.explain import cause_of
-
-
-def kind_label(source_context: str, refill_of_number: str | None, cycle_number: int | None) -> str:
-    """How CS tells a refill from a subscription renewal at a glance (`api/order_words.py`)."""
-    return kind_words(source_context, refill_of_number, cycle_number, "staff")[0]
-
 
 # --- escalations ---------------------------------------------------------------------------------
 

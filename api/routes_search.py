@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from api.endpoint import Call, Reply, endpoint
-from api.presentation import kind_label
+from api.order_words import kind_words
 from api.problems import Problem
 from projections.order_search import OrderRow
 from service.search import search_orders
@@ -51,7 +51,7 @@ def found_out(row: OrderRow) -> FoundOrderOut:
         patient_email=row.patient_email,
         status=row.status,
         source_context=row.source_context,
-        kind_label=kind_label(row.source_context, row.refill_of_number, row.cycle_number),
+        kind_label=kind_words(row.source_context, row.refill_of_number, row.cycle_number, "staff")[0],
         refill_of_order_number=row.refill_of_number,
         placed_at=row.placed_at,
     )

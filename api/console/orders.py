@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from api.console import actions
 from api.console.order_view import load_order_view, resolve, waiting_for
 from api.console.pages import ORDER_ROLES, Page, View, page, safe_next
-from api.presentation import kind_label
+from api.order_words import kind_words
 from domain.errors import DomainError
 from service.search import search_orders
 
@@ -37,7 +37,7 @@ def find(call: Page) -> View:
                     "patient": r.patient_name,
                     "email": r.patient_email,
                     "status": r.status,
-                    "kind": kind_label(r.source_context, r.refill_of_number, r.cycle_number),
+                    "kind": kind_words(r.source_context, r.refill_of_number, r.cycle_number, "staff")[0],
                     "placed_at": r.placed_at,
                 }
                 for r in found.orders
