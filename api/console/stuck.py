@@ -7,7 +7,6 @@ row links to the order page and says what to do in words.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,7 +48,8 @@ def stuck(call: Page) -> View:
     if projection is None:
         raise NotFound("The stuck-orders projection is not registered.")
     catch_up(rt.deps.store, rt.views, projection)
-    every = stuck_orders(rt.views, call.principal.organization_id, datetime.now(UTC), limit=2000)
+    # Ages are measured by the ledger's clock, as `/ops/stuck` measures them (`LEDGER_NOW`, tests).
+    every = stuck_orders(rt.views, call.principal.organization_id, rt.deps.clock(), limit=2000)
     codes = sorted({r["blocking_code"] for r in every})
     statuses = sorted({r["status"] for r in every})
     matching = [
