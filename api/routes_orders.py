@@ -261,8 +261,8 @@ def start_subscription(call: Call) -> Reply:
 @endpoint(
     "POST",
     "/subscriptions/{subscription_id}/cycles",
-    summary="Bill a subscription cycle",
-    roles=("service",),
+    summary="Bill a subscription cycle now (the outside processor, or staff by hand)",
+    roles=("staff", "service"),  # API.md "Subscriptions"
     tag="subscriptions",
     body=m.CycleIn,
     headers=("Idempotency-Key",),

@@ -1,5 +1,5 @@
-"""Subscription-cycle orders come from the subscription processor, never from the patient, and CS can
-tell them from patient refills at a glance."""
+"""Subscription-cycle orders come from the subscription processor (or staff billing a cycle by hand),
+never from the patient, and CS can tell them from patient refills at a glance."""
 
 from __future__ import annotations
 
@@ -49,8 +49,27 @@ def test_cycle_orders_are_labelled_charged_and_billed_once(ledger: Ledger) -> No
     assert cs["source_context"] == "SUBSCRIPTION_CYCLE"
 
 
-def test_only_the_subscription_processor_bills_cycles(sqlite_ledger: Ledger) -> None:
-    patient = sqlite_ledger.patient()
-    for role, subject in (("patient", patient["id"]), ("staff", None), ("cs", None)):
-        r = sqlite_ledger.call("POST", "/subscriptions/x/cycles", role, subject, json={})
-        assert r.status_code == 403
+def test_staff_may_bill_a_cycle_by_hand_and_patients_and_cs_may_not(ledger: Ledger) -> None:
+    """API.md "Subscriptions": `POST /subscriptions/{id}/cycles` is for `staff` and `service`."""
+    product = ledger.product(price_cents=4900)
+    patient = ledger.patient()
+    body = {
+        "patient_id": patient["id"],
+        "product_id": product["id"],
+        "payment_method_id": patient["cards"][0],
+        "interval_days": 30,
+    }
+    subscription = ledger.call("POST", "/subscriptions", "staff", json=body).json()
+    path = f"/subscriptions/{subscription['id']}/cycles"
+    for role, subject in (("patient", patient["id"]), ("cs", None), ("ops", None), ("clinic", "someone")):
+        assert ledger.call("POST", path, role, subject, json={}).status_code == 403, role
+
+    billed = ledger.call("POST", path, "staff", json={})
+    assert billed.status_code == 201, billed.text
+    order = billed.json()["order"]
+    assert (order["subscription_id"], order["cycle_number"]) == (subscription["id"], 1)
+    assert billed.json()["invoice"]["status"] == "PAID" and ledger.gateway.charges_succeeded() == 1
+    # The processor asking for the same cycle afterwards gets that order back; nothing is charged twice.
+    again = ledger.call("POST", path, "service", json={"cycle_number": 1})
+    assert again.status_code == 200 and again.json()["order"]["id"] == order["id"]
+    assert ledger.gateway.charges_succeeded() == 1
