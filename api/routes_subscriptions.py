@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import BaseModel
+from starlette.routing import Route
+
 from api import models as m
-from api.endpoint import Call, Reply, endpoint
+from api.endpoint import Call, Handler, Reply, endpoint
 from api.routes_catalog import ERRORS
 from api.views import subscription_out
 from domain.subscriptions import Subscription
@@ -39,55 +42,47 @@ def get_subscription(call: Call) -> Reply:
     return Reply(200, subscription_out(_own(call)))
 
 
+def _steer(path: str, summary: str, *, body: type[BaseModel] | None = None) -> Callable[[Handler], Route]:
+    """Every way to steer a subscription alike: staff for any, a patient for their own; it answers
+    with the subscription as it now stands."""
+    return endpoint(
+        "POST",
+        path,
+        summary=summary,
+        roles=OWNERS,
+        tag="subscriptions",
+        body=body,
+        responses={200: m.SubscriptionOut, **ERRORS},
+    )
+
+
 def _change(call: Call, act: Callable[[Deps, Context, str], Subscription]) -> Reply:
     sub = _own(call)
     return Reply(200, subscription_out(act(call.runtime.deps, call.ctx(), sub.id)))
 
 
-@endpoint(
-    "POST",
-    "/subscriptions/{subscription_id}/pause",
-    summary="Pause: due cycles are not billed until resumed",
-    roles=OWNERS,
-    tag="subscriptions",
-    responses={200: m.SubscriptionOut, **ERRORS},
-)
+@_steer("/subscriptions/{subscription_id}/pause", "Pause: due cycles are not billed until resumed")
 def pause_subscription(call: Call) -> Reply:
     return _change(call, subscriptions.pause)
 
 
-@endpoint(
-    "POST",
-    "/subscriptions/{subscription_id}/resume",
-    summary="Resume a paused subscription on its original schedule",
-    roles=OWNERS,
-    tag="subscriptions",
-    responses={200: m.SubscriptionOut, **ERRORS},
-)
+@_steer("/subscriptions/{subscription_id}/resume", "Resume a paused subscription on its original schedule")
 def resume_subscription(call: Call) -> Reply:
     return _change(call, subscriptions.resume)
 
 
-@endpoint(
-    "POST",
+@_steer(
     "/subscriptions/{subscription_id}/skip-next",
-    summary="Skip the next cycle (it is not billed; the one after keeps its date)",
-    roles=OWNERS,
-    tag="subscriptions",
-    responses={200: m.SubscriptionOut, **ERRORS},
+    "Skip the next cycle (it is not billed; the one after keeps its date)",
 )
 def skip_next_cycle(call: Call) -> Reply:
     return _change(call, subscriptions.skip_next)
 
 
-@endpoint(
-    "POST",
+@_steer(
     "/subscriptions/{subscription_id}/cancel",
-    summary="Cancel: no further cycle is billed and pending retries stop",
-    roles=OWNERS,
-    tag="subscriptions",
+    "Cancel: no further cycle is billed and pending retries stop",
     body=m.SubscriptionCancelIn,
-    responses={200: m.SubscriptionOut, **ERRORS},
 )
 def cancel_subscription(call: Call) -> Reply:
     reason: str = call.body.reason
@@ -96,14 +91,10 @@ def cancel_subscription(call: Call) -> Reply:
     )
 
 
-@endpoint(
-    "POST",
+@_steer(
     "/subscriptions/{subscription_id}/payment-method",
-    summary="Change the card later cycles and dunning retries charge",
-    roles=OWNERS,
-    tag="subscriptions",
+    "Change the card later cycles and dunning retries charge",
     body=m.SubscriptionMethodIn,
-    responses={200: m.SubscriptionOut, **ERRORS},
 )
 def change_subscription_card(call: Call) -> Reply:
     method: str = call.body.payment_method_id

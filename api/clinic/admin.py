@@ -3,16 +3,33 @@ roster, partner pharmacies and their catalog (price, fees, turnaround, stock).""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
+from starlette.routing import Route
 
 from api import models as m
-from api.endpoint import Call, Reply, endpoint
+from api.endpoint import Call, Handler, Reply, endpoint
 from api.routes_catalog import ERRORS
 from service import clinic
 
 ADMIN = ("staff", "service")
+
+
+def _admin(
+    method: str, path: str, summary: str, body: type[BaseModel], *, status: int = 201
+) -> Callable[[Handler], Route]:
+    """Every set-up route alike: staff or service, a body in, the id of what it set up out."""
+    return endpoint(
+        method,
+        path,
+        summary=summary,
+        roles=ADMIN,
+        tag="clinic-admin",
+        body=body,
+        responses={status: m.Created, **ERRORS},
+    )
 
 
 class NameIn(m.Strict):
@@ -55,28 +72,12 @@ class OfferingIn(m.Strict):
     controlled: bool = False  # a scheduled substance: the prescriber's DEA number must travel
 
 
-@endpoint(
-    "POST",
-    "/clinic/admin/clinics",
-    summary="Register a clinic",
-    roles=ADMIN,
-    tag="clinic-admin",
-    body=NameIn,
-    responses={201: m.Created, **ERRORS},
-)
+@_admin("POST", "/clinic/admin/clinics", "Register a clinic", NameIn)
 def register_clinic(call: Call) -> Reply:
     return Reply(201, m.Created(id=clinic.register_clinic(call.runtime.deps, call.ctx(), call.body.name).id))
 
 
-@endpoint(
-    "POST",
-    "/clinic/admin/clinics/{clinic_id}/users",
-    summary="Register a clinic user",
-    roles=ADMIN,
-    tag="clinic-admin",
-    body=ClinicUserIn,
-    responses={201: m.Created, **ERRORS},
-)
+@_admin("POST", "/clinic/admin/clinics/{clinic_id}/users", "Register a clinic user", ClinicUserIn)
 def register_user(call: Call) -> Reply:
     user = clinic.register_clinic_user(
         call.runtime.deps, call.ctx(), call.path("clinic_id"), call.body.name, call.body.email
@@ -84,14 +85,11 @@ def register_user(call: Call) -> Reply:
     return Reply(201, m.Created(id=user.id))
 
 
-@endpoint(
+@_admin(
     "POST",
     "/clinic/admin/clinics/{clinic_id}/prescribers",
-    summary="Register a prescriber (NPI, states)",
-    roles=ADMIN,
-    tag="clinic-admin",
-    body=PrescriberIn,
-    responses={201: m.Created, **ERRORS},
+    "Register a prescriber (NPI, states)",
+    PrescriberIn,
 )
 def register_prescriber(call: Call) -> Reply:
     b: PrescriberIn = call.body
@@ -107,29 +105,13 @@ def register_prescriber(call: Call) -> Reply:
     return Reply(201, m.Created(id=found.id))
 
 
-@endpoint(
-    "POST",
-    "/clinic/admin/clinics/{clinic_id}/patients",
-    summary="Put a patient on a clinic's roster",
-    roles=ADMIN,
-    tag="clinic-admin",
-    body=EnrollIn,
-    responses={201: m.Created, **ERRORS},
-)
+@_admin("POST", "/clinic/admin/clinics/{clinic_id}/patients", "Put a patient on a clinic's roster", EnrollIn)
 def enroll_patient(call: Call) -> Reply:
     clinic.enroll_patient(call.runtime.deps, call.ctx(), call.path("clinic_id"), call.body.patient_id)
     return Reply(201, m.Created(id=call.body.patient_id))
 
 
-@endpoint(
-    "POST",
-    "/clinic/admin/pharmacies",
-    summary="Register a 503A partner pharmacy",
-    roles=ADMIN,
-    tag="clinic-admin",
-    body=PharmacyIn,
-    responses={201: m.Created, **ERRORS},
-)
+@_admin("POST", "/clinic/admin/pharmacies", "Register a 503A partner pharmacy", PharmacyIn)
 def register_pharmacy(call: Call) -> Reply:
     b: PharmacyIn = call.body
     found = clinic.register_pharmacy(
@@ -144,14 +126,12 @@ def register_pharmacy(call: Call) -> Reply:
     return Reply(201, m.Created(id=found.id))
 
 
-@endpoint(
+@_admin(
     "PUT",
     "/clinic/admin/pharmacies/{pharmacy_id}/offerings",
-    summary="Set a product's price, fees, turnaround and stock at a pharmacy",
-    roles=ADMIN,
-    tag="clinic-admin",
-    body=OfferingIn,
-    responses={200: m.Created, **ERRORS},
+    "Set a product's price, fees, turnaround and stock at a pharmacy",
+    OfferingIn,
+    status=200,
 )
 def set_offering(call: Call) -> Reply:
     b: OfferingIn = call.body

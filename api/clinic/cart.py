@@ -14,6 +14,7 @@ from api.clinic.models import (
     ValidationOut,
     cart_out,
     clinic_order_out,
+    clinic_route,
     problems_out,
     user_of,
     validation_out,
@@ -28,40 +29,25 @@ from service import clinic
 from service.clinic import CheckoutResult
 
 
-@endpoint(
-    "POST",
-    "/clinic/carts",
-    summary="Open a cart for the caller's clinic",
-    roles=CLINIC,
-    tag="clinic",
-    responses={201: CartOut, **ERRORS},
-)
+@clinic_route("POST", "/clinic/carts", "Open a cart for the caller's clinic", CartOut, status=201)
 def open_cart(call: Call) -> Reply:
     return Reply(201, cart_out(clinic.open_cart(call.runtime.deps, call.ctx(), user_of(call))))
 
 
-@endpoint(
-    "GET",
-    "/clinic/carts/{cart_id}",
-    summary="A cart with landed per-vial cost on every line",
-    roles=CLINIC,
-    tag="clinic",
-    responses={200: CartOut, **ERRORS},
-)
+@clinic_route("GET", "/clinic/carts/{cart_id}", "A cart with landed per-vial cost on every line", CartOut)
 def get_cart(call: Call) -> Reply:
     return Reply(
         200, cart_out(clinic.get_cart(call.runtime.deps, call.ctx(), user_of(call), call.path("cart_id")))
     )
 
 
-@endpoint(
+@clinic_route(
     "POST",
     "/clinic/carts/{cart_id}/lines",
-    summary="Add a line (same patient and product merges)",
-    roles=CLINIC,
-    tag="clinic",
+    "Add a line (same patient and product merges)",
+    CartOut,
+    status=201,
     body=LineIn,
-    responses={201: CartOut, **ERRORS},
 )
 def add_line(call: Call) -> Reply:
     b: LineIn = call.body
@@ -76,14 +62,12 @@ def add_line(call: Call) -> Reply:
     return Reply(201, cart_out(view))
 
 
-@endpoint(
+@clinic_route(
     "PATCH",
     "/clinic/carts/{cart_id}/lines/{line_id}",
-    summary="Change a line's quantity, pharmacy, SIG or prescriber",
-    roles=CLINIC,
-    tag="clinic",
+    "Change a line's quantity, pharmacy, SIG or prescriber",
+    CartOut,
     body=LinePatch,
-    responses={200: CartOut, **ERRORS},
 )
 def patch_line(call: Call) -> Reply:
     b: LinePatch = call.body
@@ -101,14 +85,7 @@ def patch_line(call: Call) -> Reply:
     return Reply(200, cart_out(view))
 
 
-@endpoint(
-    "DELETE",
-    "/clinic/carts/{cart_id}/lines/{line_id}",
-    summary="Remove a line",
-    roles=CLINIC,
-    tag="clinic",
-    responses={200: CartOut, **ERRORS},
-)
+@clinic_route("DELETE", "/clinic/carts/{cart_id}/lines/{line_id}", "Remove a line", CartOut)
 def delete_line(call: Call) -> Reply:
     view = clinic.remove_line(
         call.runtime.deps, call.ctx(), user_of(call), call.path("cart_id"), call.path("line_id")
@@ -116,13 +93,11 @@ def delete_line(call: Call) -> Reply:
     return Reply(200, cart_out(view))
 
 
-@endpoint(
+@clinic_route(
     "POST",
     "/clinic/carts/{cart_id}/validate",
-    summary="Validate the whole cart: every problem, per line",
-    roles=CLINIC,
-    tag="clinic",
-    responses={200: ValidationOut, **ERRORS},
+    "Validate the whole cart: every problem, per line",
+    ValidationOut,
 )
 def validate_cart(call: Call) -> Reply:
     deps, ctx, user, cart_id = call.runtime.deps, call.ctx(), user_of(call), call.path("cart_id")

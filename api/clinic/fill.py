@@ -7,9 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from api import models as m
-from api.clinic.models import CLINIC, CartOut, Qty, Sig, cart_out, user_of
-from api.endpoint import Call, Reply, endpoint
-from api.routes_catalog import ERRORS
+from api.clinic.models import CartOut, Qty, Sig, cart_out, clinic_route, user_of
+from api.endpoint import Call, Reply
 from domain.clinic.suggestion import Unfit
 from service import catalog, clinic
 
@@ -89,14 +88,8 @@ def unfit_out(u: Unfit, state: str | None, quantity: int) -> UnfitOut:
     )
 
 
-@endpoint(
-    "POST",
-    "/clinic/quickfills",
-    summary="Save a line template",
-    roles=CLINIC,
-    tag="clinic",
-    body=QuickfillIn,
-    responses={201: QuickfillOut, **ERRORS},
+@clinic_route(
+    "POST", "/clinic/quickfills", "Save a line template", QuickfillOut, status=201, body=QuickfillIn
 )
 def save_quickfill(call: Call) -> Reply:
     b: QuickfillIn = call.body
@@ -115,14 +108,12 @@ def save_quickfill(call: Call) -> Reply:
     )
 
 
-@endpoint(
+@clinic_route(
     "POST",
     "/clinic/carts/{cart_id}/quickfills/{quickfill_id}",
-    summary="Add a quickfill for patients",
-    roles=CLINIC,
-    tag="clinic",
+    "Add a quickfill for patients",
+    CartOut,
     body=ApplyQuickfillIn,
-    responses={200: CartOut, **ERRORS},
 )
 def apply_quickfill(call: Call) -> Reply:
     view = clinic.apply_quickfill(
@@ -136,13 +127,8 @@ def apply_quickfill(call: Call) -> Reply:
     return Reply(200, cart_out(view))
 
 
-@endpoint(
-    "POST",
-    "/clinic/carts/{cart_id}/reorder/{order_id}",
-    summary="Put a past order's line into the cart",
-    roles=CLINIC,
-    tag="clinic",
-    responses={200: CartOut, **ERRORS},
+@clinic_route(
+    "POST", "/clinic/carts/{cart_id}/reorder/{order_id}", "Put a past order's line into the cart", CartOut
 )
 def reorder(call: Call) -> Reply:
     view = clinic.reorder(
@@ -151,14 +137,12 @@ def reorder(call: Call) -> Reply:
     return Reply(200, cart_out(view))
 
 
-@endpoint(
+@clinic_route(
     "GET",
     "/clinic/pharmacy-options",
-    summary="Pharmacies that can fill a line, by cost or turnaround",
-    roles=CLINIC,
-    tag="clinic",
+    "Pharmacies that can fill a line, by cost or turnaround",
+    OptionsOut,
     query=OptionsQuery,
-    responses={200: OptionsOut, **ERRORS},
 )
 def pharmacy_options(call: Call) -> Reply:
     q: OptionsQuery = call.query
@@ -190,14 +174,13 @@ def pharmacy_options(call: Call) -> Reply:
     )
 
 
-@endpoint(
+@clinic_route(
     "POST",
     "/clinic/payment-methods",
-    summary="Save a card for the caller's clinic",
-    roles=CLINIC,
-    tag="clinic",
+    "Save a card for the caller's clinic",
+    m.Created,
+    status=201,
     body=m.PaymentMethodIn,
-    responses={201: m.Created, **ERRORS},
 )
 def save_payment_method(call: Call) -> Reply:
     b: m.PaymentMethodIn = call.body

@@ -6,13 +6,16 @@ another clinic's cart, quickfill, patient or order answers 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
+from starlette.routing import Route
 
 from api import models as m
-from api.endpoint import Call
+from api.endpoint import Call, Handler, endpoint
 from api.problems import Problem
+from api.routes_catalog import ERRORS
 from domain.clinic.cart import CartLine, CartValidated, LineProblem, Merge
 from domain.clinic.checkout import order_name
 from domain.orders import Order
@@ -313,6 +316,30 @@ def clinic_order_out(o: Order) -> ClinicOrderOut:
         placed_at=o.placed.placed_at.isoformat(),
         refunded=o.refunded,
         tracking=tracking_out(o),
+    )
+
+
+def clinic_route(
+    method: str,
+    path: str,
+    summary: str,
+    answer: type[BaseModel],
+    *,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+) -> Callable[[Handler], Route]:
+    """A route for a clinic's own users, alike in all but its path, input and answer: `clinic` tokens
+    only (scoped to the user's clinic), `answer` on success, the common problems otherwise."""
+    return endpoint(
+        method,
+        path,
+        summary=summary,
+        roles=CLINIC,
+        tag="clinic",
+        body=body,
+        query=query,
+        responses={status: answer, **ERRORS},
     )
 
 

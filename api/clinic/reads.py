@@ -9,9 +9,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from api import models as m
-from api.clinic.models import CLINIC, ClinicOrderOut, clinic_order_out, user_of
-from api.endpoint import Call, Reply, endpoint
-from api.routes_catalog import ERRORS
+from api.clinic.models import ClinicOrderOut, clinic_order_out, clinic_route, user_of
+from api.endpoint import Call, Reply
 from domain.clinic.pricing import alone_in_shipment
 from service.clinic import reads
 
@@ -136,14 +135,8 @@ class CartsPage(PageInfo):
     carts: list[CartSummaryOut]
 
 
-@endpoint(
-    "GET",
-    "/clinic/orders",
-    summary="The clinic's orders with tracking, newest first",
-    roles=CLINIC,
-    tag="clinic",
-    query=OrdersQuery,
-    responses={200: OrdersPage, **ERRORS},
+@clinic_route(
+    "GET", "/clinic/orders", "The clinic's orders with tracking, newest first", OrdersPage, query=OrdersQuery
 )
 def list_orders(call: Call) -> Reply:
     q: OrdersQuery = call.query
@@ -157,14 +150,12 @@ def list_orders(call: Call) -> Reply:
     )
 
 
-@endpoint(
+@clinic_route(
     "GET",
     "/clinic/catalog",
-    summary="Products with each pharmacy's landed per-vial cost, turnaround and stock",
-    roles=CLINIC,
-    tag="clinic",
+    "Products with each pharmacy's landed per-vial cost, turnaround and stock",
+    CatalogPage,
     query=CatalogQuery,
-    responses={200: CatalogPage, **ERRORS},
 )
 def list_catalog(call: Call) -> Reply:
     q: CatalogQuery = call.query
@@ -195,15 +186,7 @@ def list_catalog(call: Call) -> Reply:
     return Reply(200, CatalogPage(products=products, total=found.total, next_after=found.next_after))
 
 
-@endpoint(
-    "GET",
-    "/clinic/patients",
-    summary="The clinic's roster",
-    roles=CLINIC,
-    tag="clinic",
-    query=RosterQuery,
-    responses={200: RosterPage, **ERRORS},
-)
+@clinic_route("GET", "/clinic/patients", "The clinic's roster", RosterPage, query=RosterQuery)
 def list_patients(call: Call) -> Reply:
     q: RosterQuery = call.query
     found = reads.roster(call.runtime.deps, call.ctx(), user_of(call), q.state, q.q, q.limit, q.after)
@@ -211,14 +194,12 @@ def list_patients(call: Call) -> Reply:
     return Reply(200, RosterPage(patients=patients, total=found.total, next_after=found.next_after))
 
 
-@endpoint(
+@clinic_route(
     "GET",
     "/clinic/prescribers",
-    summary="The clinic's prescribers with NPI and licensed states",
-    roles=CLINIC,
-    tag="clinic",
+    "The clinic's prescribers with NPI and licensed states",
+    PrescribersPage,
     query=PrescribersQuery,
-    responses={200: PrescribersPage, **ERRORS},
 )
 def list_prescribers(call: Call) -> Reply:
     q: PrescribersQuery = call.query
@@ -236,14 +217,8 @@ def list_prescribers(call: Call) -> Reply:
     return Reply(200, PrescribersPage(prescribers=out, total=found.total, next_after=found.next_after))
 
 
-@endpoint(
-    "GET",
-    "/clinic/quickfills",
-    summary="The clinic's saved line templates",
-    roles=CLINIC,
-    tag="clinic",
-    query=QuickfillsQuery,
-    responses={200: QuickfillsPage, **ERRORS},
+@clinic_route(
+    "GET", "/clinic/quickfills", "The clinic's saved line templates", QuickfillsPage, query=QuickfillsQuery
 )
 def list_quickfills(call: Call) -> Reply:
     q: QuickfillsQuery = call.query
@@ -263,14 +238,12 @@ def list_quickfills(call: Call) -> Reply:
     return Reply(200, QuickfillsPage(quickfills=out, total=found.total, next_after=found.next_after))
 
 
-@endpoint(
+@clinic_route(
     "GET",
     "/clinic/carts",
-    summary="The clinic's carts, newest first, with their validation state",
-    roles=CLINIC,
-    tag="clinic",
+    "The clinic's carts, newest first, with their validation state",
+    CartsPage,
     query=CartsQuery,
-    responses={200: CartsPage, **ERRORS},
 )
 def list_carts(call: Call) -> Reply:
     q: CartsQuery = call.query

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from api import models as m
-from api.clinic.models import CLINIC, ClinicOrderOut, Sig, clinic_order_out, user_of
-from api.endpoint import Call, Reply, endpoint
-from api.routes_catalog import ERRORS
+from api.clinic.models import ClinicOrderOut, Sig, clinic_order_out, clinic_route, user_of
+from api.endpoint import Call, Reply
 from service.clinic import rejections
 
 
@@ -14,14 +13,13 @@ class ResubmitIn(m.ReasonIn):
     prescriber_id: m.Id | None = None  # another of the clinic's prescribers
 
 
-@endpoint(
+@clinic_route(
     "POST",
     "/clinic/orders/{order_id}/resubmit",
-    summary="Fix a rejected paid line (SIG, prescriber) and send it to its pharmacy again",
-    roles=CLINIC,
-    tag="clinic",
+    "Fix a rejected paid line (SIG, prescriber) and send it to its pharmacy again",
+    ClinicOrderOut,
+    status=202,
     body=ResubmitIn,
-    responses={202: ClinicOrderOut, **ERRORS},
 )
 def resubmit_line(call: Call) -> Reply:
     b: ResubmitIn = call.body
@@ -38,14 +36,12 @@ def resubmit_line(call: Call) -> Reply:
     return Reply(202, clinic_order_out(order))
 
 
-@endpoint(
+@clinic_route(
     "POST",
     "/clinic/orders/{order_id}/refund",
-    summary="Refund a rejected paid line alone (a partial refund of the cart's invoice)",
-    roles=CLINIC,
-    tag="clinic",
+    "Refund a rejected paid line alone (a partial refund of the cart's invoice)",
+    ClinicOrderOut,
     body=m.ReasonIn,
-    responses={200: ClinicOrderOut, **ERRORS},
 )
 def refund_line(call: Call) -> Reply:
     order = rejections.refund_rejected_line(
