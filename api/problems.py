@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 
 from adapters.payments.port import GatewayUnavailable
 from api.auth import Forbidden, Unauthenticated
+from api.error_words import detail_of
 from api.explain_words import ELIGIBILITY_WORDS
 from api.limits import BodyTooLarge
 from domain.errors import Conflict, DomainError, InvalidCommand, NotEligible, NotFound
@@ -112,12 +113,12 @@ def from_exception(exc: Exception) -> JSONResponse | None:
     for kind, status, title in _STATUS:
         if isinstance(exc, kind):
             reasons = exc.reasons if isinstance(exc, DomainError) else ()
+            detail = detail_of(exc) if isinstance(exc, DomainError) else str(exc)
             errors = (
-                [FieldError(field=exc.field, message=exc.detail)]
+                [FieldError(field=exc.field, message=detail)]
                 if isinstance(exc, InvalidCommand) and exc.field
                 else None
             )
-            detail = exc.detail if isinstance(exc, DomainError) else str(exc)
             if isinstance(exc, NotEligible):  # each eligibility reason, in words
                 detail = " ".join(
                     [detail, *(ELIGIBILITY_WORDS[r] for r in reasons if r in ELIGIBILITY_WORDS)]

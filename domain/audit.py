@@ -120,26 +120,18 @@ def validate_scope(
 ) -> None:
     scopes = [patient_id is not None, order_id is not None, period_from is not None or period_to is not None]
     if sum(scopes) != 1:
-        raise InvalidCommand(
-            "Name exactly one scope: patient_id, order_id, or a from/to period.",
-            field="scope",
-            reasons=("EXPORT_SCOPE_INVALID",),
-        )
+        raise InvalidCommand(field="scope", reasons=("EXPORT_SCOPE_INVALID",))
     if period_from is not None and period_to is not None and period_from >= period_to:
-        raise InvalidCommand(
-            "The period's `from` must be before its `to`.", field="from", reasons=("EXPORT_SCOPE_INVALID",)
-        )
+        raise InvalidCommand(field="from", rule="EXPORT_PERIOD_REVERSED", reasons=("EXPORT_SCOPE_INVALID",))
     if not purpose.strip():
-        raise InvalidCommand(
-            "Say why: a purpose is required.", field="purpose", reasons=("PURPOSE_REQUIRED",)
-        )
+        raise InvalidCommand(field="purpose", reasons=("PURPOSE_REQUIRED",))
 
 
 def finish_export(
     state: ComplianceExport, outcome: ComplianceExportCompleted | ComplianceExportFailed
 ) -> list[Fact]:
     if state.status != "running":
-        raise Conflict(f"The export is already {state.status}.", reasons=("EXPORT_FINISHED",))
+        raise Conflict(reasons=("EXPORT_FINISHED",), facts={"status": state.status})
     return [outcome]
 
 

@@ -67,7 +67,7 @@ def start_session(
 
 def end_session(state: ConsoleSession, *, now: datetime) -> list[Fact]:
     if state.ended_at is not None:
-        raise Conflict("The session has already ended.", reasons=("SESSION_ENDED",))
+        raise Conflict(rule="SESSION_ALREADY_ENDED", reasons=("SESSION_ENDED",))
     return [ConsoleSessionEnded(reason="signed_out", ended_at=now)]
 
 
@@ -75,9 +75,9 @@ def take_action(
     state: ConsoleSession, *, action: str, order_id: str, reason: str, now: datetime
 ) -> list[Fact]:
     if not reason.strip():
-        raise InvalidCommand("Say why: a reason is required.", field="reason", reasons=("REASON_REQUIRED",))
+        raise InvalidCommand(field="reason", reasons=("REASON_REQUIRED",))
     if not state.active(now):
-        raise Conflict("The session has ended.", reasons=("SESSION_ENDED",))
+        raise Conflict(reasons=("SESSION_ENDED",))
     return [ConsoleActionTaken(action=action, order_id=order_id, reason=reason.strip()[:500], taken_at=now)]
 
 

@@ -34,10 +34,7 @@ def evolve_claim(state: ClaimedKey | None, fact: Fact, aggregate_id: str) -> Cla
 def replay_claim(claim: ClaimedKey, fingerprint: str) -> str:
     """The resource a reused key refers to; a different body under the same key is a conflict."""
     if claim.fingerprint != fingerprint:
-        raise Conflict(
-            "This Idempotency-Key was used with a different request body.",
-            reasons=("IDEMPOTENCY_KEY_REUSED",),
-        )
+        raise Conflict(rule="IDEMPOTENCY_KEY_REUSED_BODY", reasons=("IDEMPOTENCY_KEY_REUSED",))
     return claim.resource_id
 
 
@@ -134,16 +131,11 @@ def begin_keyed(
     if state is None:
         return IdempotentRequestStarted(scope=scope, fingerprint=fingerprint, started_at=now)
     if state.fingerprint != fingerprint:
-        raise Conflict(
-            "This Idempotency-Key was used with a different request.", reasons=(IDEMPOTENCY_KEY_REUSED,)
-        )
+        raise Conflict(reasons=(IDEMPOTENCY_KEY_REUSED,))
     if state.response is not None:
         return state.response
     if state.running and now - state.started_at < stale_after:
-        raise Conflict(
-            "A request with this Idempotency-Key is still in progress; retry shortly.",
-            reasons=(REQUEST_IN_PROGRESS,),
-        )
+        raise Conflict(reasons=(REQUEST_IN_PROGRESS,))
     return IdempotentRequestResumed(started_at=now)
 
 

@@ -203,15 +203,13 @@ def start_payment(
 ) -> PaymentAttempted:
     """Decide a new charge attempt. Only one attempt may be in flight; a paid invoice is final."""
     if invoice.status == "PAID":
-        raise Conflict("The invoice is already paid.", reasons=("INVOICE_ALREADY_PAID",))
+        raise Conflict(reasons=("INVOICE_ALREADY_PAID",))
     if invoice.status != "OPEN":
-        raise Conflict(f"The invoice is {invoice.status.lower()}.", reasons=("INVOICE_NOT_OPEN",))
+        raise Conflict(reasons=("INVOICE_NOT_OPEN",), facts={"status": invoice.status})
     last = invoice.last_attempt
     if last is not None and last.outcome == "pending":
         if now - last.attempted_at < stale_after:
-            raise Conflict(
-                "A payment for this invoice is already in progress.", reasons=("PAYMENT_IN_PROGRESS",)
-            )
+            raise Conflict(reasons=("PAYMENT_IN_PROGRESS",))
         # Re-drive the interrupted attempt under its own key: the gateway is asked about it first.
         return redrive(invoice, last, now)
     number = len(invoice.attempts) + 1

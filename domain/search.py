@@ -33,13 +33,9 @@ def as_order_number(text: str) -> str | None:
 def parse_query(raw: str) -> OrderQuery:
     text = " ".join(raw.split())
     if not text:
-        raise InvalidCommand(
-            "Type an order number, an e-mail or a name.", field="q", reasons=("QUERY_EMPTY",)
-        )
+        raise InvalidCommand(field="q", reasons=("QUERY_EMPTY",))
     if len(text) > MAX_QUERY:
-        raise InvalidCommand(
-            f"The search is longer than {MAX_QUERY} characters.", field="q", reasons=("QUERY_TOO_LONG",)
-        )
+        raise InvalidCommand(field="q", reasons=("QUERY_TOO_LONG",), facts={"limit": MAX_QUERY})
     number = as_order_number(text)
     if number is not None:
         return OrderQuery("number", number)

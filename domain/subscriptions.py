@@ -236,14 +236,14 @@ def on_cycle_due(sub: Subscription, cycle_number: int) -> CycleDecision:
 def pause(sub: Subscription) -> SubscriptionPaused:
     _not_canceled(sub)
     if sub.paused:
-        raise Conflict("The subscription is already paused.", reasons=("SUBSCRIPTION_PAUSED",))
+        raise Conflict(reasons=("SUBSCRIPTION_PAUSED",))
     return SubscriptionPaused()
 
 
 def resume(sub: Subscription) -> SubscriptionResumed:
     _not_canceled(sub)
     if not sub.paused:
-        raise Conflict("The subscription is not paused.", reasons=("SUBSCRIPTION_NOT_PAUSED",))
+        raise Conflict(reasons=("SUBSCRIPTION_NOT_PAUSED",))
     return SubscriptionResumed()
 
 
@@ -251,7 +251,7 @@ def skip_next(sub: Subscription) -> SubscriptionCycleSkipRequested:
     _not_canceled(sub)
     cycle = sub.next_cycle
     if cycle in sub.skip_requested:
-        raise Conflict(f"Cycle {cycle} is already to be skipped.", reasons=("CYCLE_ALREADY_SKIPPED",))
+        raise Conflict(reasons=("CYCLE_ALREADY_SKIPPED",), facts={"cycle": cycle})
     return SubscriptionCycleSkipRequested(cycle_number=cycle)
 
 
@@ -262,4 +262,4 @@ def cancel(sub: Subscription, reason: str) -> SubscriptionCanceled:
 
 def _not_canceled(sub: Subscription) -> None:
     if sub.canceled:
-        raise Conflict("The subscription is canceled.", reasons=("SUBSCRIPTION_CANCELED",))
+        raise Conflict(reasons=("SUBSCRIPTION_CANCELED",))

@@ -78,9 +78,9 @@ def is_due(timer: Timer, now: datetime) -> bool:
 def fire(timer: Timer, now: datetime, fired_by: str = "") -> TimerFired:
     """Decide the firing: only a pending timer whose time has come (never early)."""
     if timer.state != "PENDING":
-        raise Conflict(f"The timer is already {timer.state.lower()}.", reasons=("TIMER_CLOSED",))
+        raise Conflict(reasons=("TIMER_CLOSED",), facts={"state": timer.state})
     if timer.due_at > now:
-        raise Conflict("The timer is not due yet.", reasons=("TIMER_NOT_DUE",))
+        raise Conflict(reasons=("TIMER_NOT_DUE",))
     return TimerFired(fired_at=now, late_by_seconds=(now - timer.due_at).total_seconds(), fired_by=fired_by)
 
 

@@ -20,6 +20,7 @@ from api.clinic.models import (
     validation_out,
 )
 from api.endpoint import Call, Reply, endpoint
+from api.error_words import detail_of
 from api.problems import ApiError, Problem
 from api.routes_catalog import ERRORS
 from api.views import invoice_out, payment_out
@@ -137,7 +138,7 @@ def checkout(call: Call) -> Reply:
         raise ApiError(
             422,
             "Cart not valid",
-            exc.detail,
+            detail_of(exc),
             reasons=exc.reasons,
             extra={"problems": [p.model_dump() for p in problems_out(exc.problems, view)]},
         ) from exc

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from starlette.routing import Route
 
 from api import models as m
+from api.clinic.words import problem_words
 from api.endpoint import Call, Handler, endpoint
 from api.problems import Problem
 from api.routes_catalog import ERRORS
@@ -177,7 +178,7 @@ def problems_out(problems: tuple[LineProblem, ...], view: CartView | None = None
             ProblemOut(
                 line_id=p.line_id,
                 code=p.code,
-                detail=p.detail,
+                detail=problem_words(p),
                 patient_name=names.get("patient_name"),
                 product_name=names.get("product_name"),
                 pharmacy_name=names.get("pharmacy_name"),

@@ -15,7 +15,9 @@ from urllib.parse import quote
 from starlette.responses import RedirectResponse, Response
 
 from api.clinic.models import clinic_order_out
+from api.clinic.words import problem_words
 from api.console.pages import Page, View, page
+from api.error_words import detail_of
 from domain.clinic.cart import LineDraft
 from domain.clinic.pricing import alone_in_shipment
 from domain.clinic.rejections import rejected_paid_line
@@ -71,7 +73,7 @@ def cart_editor(call: Page) -> View:
     problems: dict[str | None, list[Any]] = {}
     if view.cart.last_validation is not None:
         for p in view.cart.last_validation.problems:
-            problems.setdefault(p.line_id, []).append(p)
+            problems.setdefault(p.line_id, []).append({"code": p.code, "detail": problem_words(p)})
     home = clinic.clinic_of(deps, ctx, user)
     choices = [
         {
@@ -143,7 +145,7 @@ def cart_action(call: Page) -> Response:
         clinic.validate(deps, ctx, user, cart_id)  # record it, so the problems show on their lines
         return RedirectResponse(f"{here}?error={quote('Fix the problems shown before checkout.')}", 303)
     except InvalidCommand as exc:
-        return RedirectResponse(f"{here}?error={quote(exc.detail)}", status_code=303)
+        return RedirectResponse(f"{here}?error={quote(detail_of(exc))}", status_code=303)
     return RedirectResponse(here, status_code=303)
 
 

@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from api.console import actions
 from api.console.order_view import load_order_view, resolve, waiting_for
 from api.console.pages import ORDER_ROLES, Page, View, page, safe_next
+from api.error_words import detail_of
 from api.order_words import kind_words
 from domain.errors import DomainError
 from service.search import search_orders
@@ -27,7 +28,7 @@ def find(call: Page) -> View:
                 rt.deps, rt.views, rt.projections, call.ctx(), q, limit=50, purpose=SEARCH_PURPOSE
             )
         except DomainError as exc:  # a query that is none of number, e-mail or name: say so on the page
-            context["problem"] = exc.detail
+            context["problem"] = detail_of(exc)
         else:
             context["matched_by"] = found.query.kind
             context["results"] = [

@@ -25,6 +25,7 @@ from api.auth import Principal
 from api.console import session as tokens
 from api.console.render import render_page
 from api.endpoint import Call
+from api.error_words import detail_of
 from api.runtime import Runtime
 from domain.console_sessions import ConsoleSession
 from domain.errors import Conflict, DomainError, InvalidCommand, NotEligible, NotFound
@@ -154,7 +155,7 @@ def _run(handler: PageHandler, call: Page) -> Response:
     except DomainError as exc:
         status = _status_of(exc)
         return _error(
-            call.request, call, status, _TITLES.get(status, "Refused"), exc.detail, reasons=exc.reasons
+            call.request, call, status, _TITLES.get(status, "Refused"), detail_of(exc), reasons=exc.reasons
         )
     if isinstance(result, Response):
         return result

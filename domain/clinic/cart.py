@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.errors import Conflict, InvalidCommand, NotFound
-from domain.events import Fact
+from domain.events import Fact, upcaster
 
 
 class CartFact(Fact):
@@ -52,21 +53,36 @@ class CartLineRemoved(CartFact):
     line_id: str
 
 
+ProblemFact = str | int | list[str]
+
+
 class LineProblem(BaseModel):
-    """One problem validation found, on its line (None: the cart as a whole, e.g. empty)."""
+    """One problem validation found, on its line (None: the cart as a whole, e.g. empty).
+
+    Typed: `code` and the `facts` its words need (names, a state, vial counts, the SIG's missing
+    parts); `api/clinic/words.py` says it. `detail` is the sentence events recorded before version 2
+    carried; nothing writes it any more."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     line_id: str | None
     code: str
-    detail: str
+    facts: dict[str, ProblemFact] = Field(default_factory=dict)
+    detail: str | None = None
 
 
 class CartValidated(CartFact):
     TYPE = "CartValidated"
+    VERSION = 2  # problems carry typed facts, no longer a sentence
     ok: bool
     problems: tuple[LineProblem, ...]
     line_count: int
     total_cents: int
+
+
+@upcaster("CartValidated", 1)
+def _problems_typed(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 worded each problem; its sentence stays as `detail`, with no facts beside it."""
+    return {**data, "problems": [{**p, "facts": {}} for p in data.get("problems", [])]}
 
 
 class CartCheckedOut(CartFact):
@@ -156,12 +172,12 @@ def evolve_cart(state: Cart | None, fact: Fact, aggregate_id: str) -> Cart:
 
 def _open(cart: Cart) -> None:
     if cart.checked_out is not None:
-        raise Conflict("The cart is already checked out.", reasons=("CART_CHECKED_OUT",))
+        raise Conflict(reasons=("CART_CHECKED_OUT",))
 
 
 def _quantity(quantity: int) -> int:
     if quantity < 1:
-        raise InvalidCommand("Quantity must be at least 1.", field="quantity")
+        raise InvalidCommand(field="quantity", rule="QUANTITY_BELOW_ONE")
     return quantity
 
 
@@ -263,5 +279,5 @@ def remove_line(cart: Cart, line_id: str) -> CartLineRemoved:
 def existing_line(cart: Cart, line_id: str) -> CartLine:
     line = cart.lines.get(line_id)
     if line is None:
-        raise NotFound("No such cart line.")
+        raise NotFound(rule="CART_LINE_NOT_FOUND")
     return line

@@ -79,7 +79,7 @@ def cart_total(priced: Mapping[str, LandedCost]) -> int:
 
 def plan_checkout(cart: Cart, world: CartWorld, ids: CheckoutIds, now: datetime) -> CheckoutPlan:
     if cart.checked_out is not None:
-        raise Conflict("The cart is already checked out.", reasons=("CART_CHECKED_OUT",))
+        raise Conflict(reasons=("CART_CHECKED_OUT",))
     problems = validate_cart(cart, world)
     if problems:
         raise CartNotValid(problems)
@@ -87,7 +87,7 @@ def plan_checkout(cart: Cart, world: CartWorld, ids: CheckoutIds, now: datetime)
     assert len(ids.order_ids) == len(lines) == len(ids.order_numbers)
     currencies = {world.pharmacies[ln.pharmacy_id].currency for ln in lines}
     if len(currencies) != 1:
-        raise InvalidCommand("All lines of a cart must be priced in one currency.", field="lines")
+        raise InvalidCommand(field="lines", rule="CART_CURRENCIES_MIXED")
     currency = currencies.pop()
     priced = price_cart(cart, world)
     orders = []

@@ -161,7 +161,7 @@ def states(codes: list[str] | tuple[str, ...], field_name: str) -> tuple[str, ..
     upper = tuple(dict.fromkeys(c.strip().upper() for c in codes))
     unknown = [c for c in upper if c not in US_STATES]
     if unknown:
-        raise InvalidCommand(f"Not US state codes: {', '.join(unknown)}.", field=field_name)
+        raise InvalidCommand(field=field_name, rule="NOT_US_STATES", facts={"codes": ", ".join(unknown)})
     return upper
 
 
@@ -177,9 +177,9 @@ def register_prescriber(
     clinic_id: str, name: str, npi: str, licensed_states: list[str], dea_number: str | None = None
 ) -> PrescriberRegistered:
     if not npi_is_valid(npi):
-        raise InvalidCommand("The NPI is not a valid 10-digit National Provider Identifier.", field="npi")
+        raise InvalidCommand(field="npi", rule="NPI_INVALID")
     if dea_number is not None and not dea_is_valid(dea_number):
-        raise InvalidCommand("The DEA number is not valid (two letters, seven digits).", field="dea_number")
+        raise InvalidCommand(field="dea_number", rule="DEA_NUMBER_INVALID")
     return PrescriberRegistered(
         clinic_id=clinic_id,
         name=name,

@@ -3,7 +3,8 @@
 A complete SIG names an action, a dose, a dose unit, a route and a frequency ("Inject 10 units
 subcutaneously once weekly"); "as needed" also needs an indication ("… as needed for nausea").
 "As directed" tells the pharmacist nothing, so it counts as none of the parts. The check is lexical
-on purpose: it must run on hundreds of lines in a few milliseconds and explain itself in words.
+on purpose: it must run on hundreds of lines in a few milliseconds and say exactly which parts are
+missing (the API words them).
 """
 
 from __future__ import annotations
@@ -68,11 +69,6 @@ class SigCheck:
     @property
     def complete(self) -> bool:
         return not self.missing
-
-    def explain(self) -> str:
-        words = ", ".join(part.replace("_", " ") for part in self.missing)
-        note = ' ("as directed" is not a direction)' if self.as_directed else ""
-        return f"SIG is missing: {words}{note}."
 
 
 def check_sig(sig: str) -> SigCheck:

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters.chain import BadKey, Signer, Verifier
 from adapters.nats_relay import NatsRelay, RelayConfig, RelayUnavailable
+from api.error_words import detail_of
 from domain.errors import DomainError
 from domain.events import Actor
 from ledger.bootstrap import build_offline, build_runtime, build_signer, build_store, build_views
@@ -166,7 +167,7 @@ def export_cmd(
                 on_total=lambda total: bar.update(task, total=total),
             )
     except DomainError as exc:
-        console.print(f"error: {exc.detail}")
+        console.print(f"error: {detail_of(exc)}")
         raise typer.Exit(2) from exc
     finally:
         runtime.shutdown()

@@ -78,7 +78,11 @@ def _check_fix(
     if sig is not None:
         checked = check_sig(sig)
         if not checked.complete or checked.too_long:
-            raise InvalidCommand(checked.explain(), field="sig", reasons=("SIG_INCOMPLETE",))
+            raise InvalidCommand(
+                field="sig",
+                reasons=("SIG_INCOMPLETE",),
+                facts={"missing": checked.missing, "as_directed": int(checked.as_directed)},
+            )
     if prescriber_id is None:
         return
     clinic = clinic_of(deps, ctx, user_id)

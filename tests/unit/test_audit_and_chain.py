@@ -39,10 +39,12 @@ def test_an_export_names_exactly_one_scope_and_a_purpose() -> None:
     for bad in ({}, {"patient_id": "p", "order_id": "o"}, {"order_id": "o", "period_from": NOW}):
         with pytest.raises(InvalidCommand):
             ask(**bad)
-    with pytest.raises(InvalidCommand, match="before"):
+    with pytest.raises(InvalidCommand) as reversed_period:
         ask(period_from=NOW, period_to=NOW)
-    with pytest.raises(InvalidCommand, match="purpose"):
+    assert (reversed_period.value.field, reversed_period.value.rule) == ("from", "EXPORT_PERIOD_REVERSED")
+    with pytest.raises(InvalidCommand) as no_purpose:
         ask(patient_id="p", purpose="   ")
+    assert (no_purpose.value.field, no_purpose.value.reasons) == ("purpose", ("PURPOSE_REQUIRED",))
 
 
 def test_a_finished_export_cannot_finish_again() -> None:

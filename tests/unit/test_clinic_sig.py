@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from api.error_words import sig_words
 from domain.clinic.sig import check_sig
 
 
@@ -38,7 +39,10 @@ def test_incomplete_sigs_name_what_is_missing(sig: str, missing: tuple[str, ...]
 
 
 def test_as_directed_is_called_out_in_the_explanation() -> None:
-    assert '"as directed" is not a direction' in check_sig("Inject as directed").explain()
+    checked = check_sig("Inject as directed")
+    assert checked.as_directed and not check_sig("Inject 10 units subcutaneously once weekly").as_directed
+    words = sig_words(checked.missing, checked.as_directed)  # the API's words for it
+    assert words == 'SIG is missing: dose, dose unit, route, frequency ("as directed" is not a direction).'
 
 
 def test_length_limit_is_140_characters() -> None:
