@@ -116,7 +116,7 @@ def from_exception(exc: Exception) -> JSONResponse | None:
             detail = detail_of(exc) if isinstance(exc, DomainError) else str(exc)
             errors = (
                 [FieldError(field=exc.field, message=detail)]
-                if isinstance(exc, InvalidCommand) and exc.field
+                if isinstance(exc, DomainError) and exc.field
                 else None
             )
             if isinstance(exc, NotEligible):  # each eligibility reason, in words

@@ -3,7 +3,7 @@
 The domain says *what* refused a command, never how to say it to a person:
 - `rule`: which rule refused it, a stable key (the first of `reasons` unless named);
 - `reasons`: the stable codes a problem+json answer carries;
-- `field`: on bad input, the field at fault;
+- `field`: the request field at fault (bad input, or a conflict such as a taken SKU);
 - `facts`: the values the words need (a status, a limit, the cycle, the states that are not states).
 `api/error_words.py` says them in words. Code above the domain (the service layer) may still hand in
 its own `detail` words, which the API then shows as they are.
@@ -26,11 +26,13 @@ class DomainError(Exception):
         rule: str | None = None,
         reasons: tuple[str, ...] = (),
         facts: Mapping[str, FactValue] | None = None,
+        field: str | None = None,
     ) -> None:
         self.rule = rule or (reasons[0] if reasons else self.code)
         self.reasons = reasons
         self.facts: dict[str, FactValue] = dict(facts or {})
         self.detail = detail
+        self.field = field
         super().__init__(detail if detail is not None else self.technical())
 
     def technical(self) -> str:
@@ -59,15 +61,3 @@ class InvalidCommand(DomainError):
     """The command's own data breaks a rule (bad state code, negative price, …)."""
 
     code = "INVALID"
-
-    def __init__(
-        self,
-        detail: str | None = None,
-        *,
-        field: str | None = None,
-        rule: str | None = None,
-        reasons: tuple[str, ...] = (),
-        facts: Mapping[str, FactValue] | None = None,
-    ) -> None:
-        super().__init__(detail, rule=rule, reasons=reasons, facts=facts)
-        self.field = field
