@@ -23,6 +23,11 @@ def sig_words(missing: Sequence[str], as_directed: bool) -> str:
 
 
 RULE_WORDS: Mapping[str, str | Callable[[Facts], str]] = {
+    # the catalog
+    "SKU_TAKEN": (
+        "Another product of this organization already has the SKU {sku} "
+        "(SKUs are compared ignoring case and spacing)."
+    ),
     # carts and checkout (domain/clinic)
     "CART_CHECKED_OUT": "The cart is already checked out.",
     "CART_LINE_NOT_FOUND": "No such cart line.",

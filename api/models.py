@@ -109,8 +109,17 @@ class LabIn(Strict):
     method: Text | None = None
 
 
+_SKU = (
+    "Unique within the organization. SKUs are compared ignoring case and spacing (Unicode NFKC, case "
+    "folded, surrounding whitespace trimmed, each inner run of whitespace read as one space), so "
+    "`sema-2.5` and ` SEMA-2.5 ` are one SKU. A SKU that another product of the organization has, "
+    "active or not, is refused with 409 `SKU_TAKEN` naming the field `sku`; another organization may "
+    "use the same SKU. Kept as written, trimmed."
+)
+
+
 class ProductIn(Strict):
-    sku: Text
+    sku: Annotated[Text, Field(description=_SKU)]
     name: Text
     price_cents: Cents
     currency: Currency = "usd"
@@ -131,6 +140,10 @@ _MERGE = (
 class ProductPatch(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
+    sku: Annotated[
+        Text | None,
+        Field(description=_SKU + " A change releases the old SKU for other products to take."),
+    ] = None
     price_cents: Cents | None = None
     active: bool | None = None
     requires_intake: bool | None = None

@@ -80,7 +80,7 @@ def get_product(call: Call) -> Reply:
 @endpoint(
     "PATCH",
     "/products/{product_id}",
-    summary="Change price, active flag or mappings",
+    summary="Change SKU, price, active flag or mappings",
     roles=ADMIN,
     tag="catalog",
     body=m.ProductPatch,
@@ -92,7 +92,7 @@ def patch_product(call: Call) -> Reply:
     if not given:
         raise InvalidCommand("Name at least one field to change.", field="body")
     changes: dict[str, Any] = {}
-    for name in ("price_cents", "active", "requires_intake"):
+    for name in ("sku", "price_cents", "active", "requires_intake"):
         if name in given:
             if getattr(b, name) is None:
                 raise InvalidCommand(f"{name} cannot be null.", field=name)

@@ -29,6 +29,7 @@ Evolve = Callable[[Any, Fact, str], Any]
 
 EVOLVERS: dict[str, Evolve] = {
     "product": catalog.evolve_product,
+    "sku_claim": catalog.evolve_sku_claim,
     "organization": parties.evolve_organization,
     "patient": parties.evolve_patient,
     "order": orders.evolve_order,

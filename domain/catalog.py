@@ -1,7 +1,14 @@
-"""Products: the current price, the active flag, and the mappings that route an order onward."""
+"""Products: the current price, the active flag, and the mappings that route an order onward.
+
+A SKU names one product of an organization. Uniqueness is enforced by the event store, not by a
+read before the write: each (organization, SKU key) is a stream of its own (`SkuClaimed`,
+`SkuReleased`) written in the same batch as the product, so two writers claiming the same SKU append
+the same version of that stream and the store lets only one of them commit.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar
@@ -68,6 +75,12 @@ class ProductReactivated(ProductFact):
     TYPE = "ProductReactivated"
 
 
+class ProductSkuChanged(ProductFact):
+    TYPE = "ProductSkuChanged"
+    sku: str
+    previous_sku: str
+
+
 class ProductMappingsChanged(ProductFact):
     TYPE = "ProductMappingsChanged"
     medical_review: MedicalReviewMapping | None
@@ -109,6 +122,8 @@ def evolve_product(state: Product | None, fact: Fact, aggregate_id: str) -> Prod
     assert state is not None, f"{fact.TYPE} before ProductAdded"
     if isinstance(fact, ProductRepriced):
         return replace(state, price_cents=fact.price_cents)
+    if isinstance(fact, ProductSkuChanged):
+        return replace(state, sku=fact.sku)
     if isinstance(fact, ProductDeactivated):
         return replace(state, active=False)
     if isinstance(fact, ProductReactivated):
@@ -153,6 +168,7 @@ def merge_mapping(
 def change_product(
     product: Product,
     *,
+    sku: str | None = None,
     price_cents: int | None = None,
     active: bool | None = None,
     medical_review: MedicalReviewMapping | object | None = _UNSET,
@@ -162,6 +178,8 @@ def change_product(
 ) -> list[Fact]:
     """Decide the facts for a catalog edit: only what actually changes is recorded."""
     facts: list[Fact] = []
+    if sku is not None and sku != product.sku:
+        facts.append(ProductSkuChanged(sku=sku, previous_sku=product.sku))
     if price_cents is not None and price_cents != product.price_cents:
         facts.append(ProductRepriced(price_cents=price_cents, previous_price_cents=product.price_cents))
     if active is not None and active != product.active:
@@ -185,3 +203,76 @@ def change_product(
             )
         )
     return facts
+
+
+# -- SKU uniqueness per organization ---------------------------------------------------------------
+
+
+def sku_key(sku: str) -> str:
+    """The form in which two SKUs are compared: `sema-2.5`, ` SEMA-2.5 ` and its full-width
+    spelling are one SKU.
+
+    Unicode compatibility form (NFKC), case-folded, surrounding whitespace dropped and each inner
+    run of whitespace read as one space. People type SKUs by hand, in several tools; two that differ
+    only in case or spacing would be told apart by no one reading an order or a pharmacy request.
+    """
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", sku).casefold())
+    return " ".join(folded.split())
+
+
+class SkuFact(Fact):
+    AGGREGATE = "sku_claim"
+    # The ledger's own bookkeeping (which product holds a SKU), as an idempotency key claimed is.
+    BOOKKEEPING = True
+
+
+class SkuClaimed(SkuFact):
+    TYPE = "SkuClaimed"
+    sku: str  # as the product spells it
+    product_id: str
+
+
+class SkuReleased(SkuFact):
+    TYPE = "SkuReleased"
+    product_id: str
+
+
+@dataclass(frozen=True)
+class SkuClaim:
+    """Who holds one SKU key of an organization: a product, or no one since it was released."""
+
+    sku: str
+    product_id: str | None
+
+
+def evolve_sku_claim(state: SkuClaim | None, fact: Fact, aggregate_id: str) -> SkuClaim:
+    if isinstance(fact, SkuClaimed):
+        return SkuClaim(sku=fact.sku, product_id=fact.product_id)
+    assert state is not None, f"{fact.TYPE} before SkuClaimed"
+    if isinstance(fact, SkuReleased):
+        return replace(state, product_id=None)
+    return state
+
+
+@dataclass(frozen=True)
+class SkuTaken:
+    """The refusal: another product of the organization holds the SKU."""
+
+    sku: str
+    holder_id: str
+
+
+def claim_sku(claim: SkuClaim | None, *, product_id: str, sku: str) -> list[Fact] | SkuTaken:
+    """The facts that give `sku` to the product (none when it holds it already, spelled alike)."""
+    if claim is None or claim.product_id is None:
+        return [SkuClaimed(sku=sku, product_id=product_id)]
+    if claim.product_id != product_id:
+        return SkuTaken(sku=claim.sku, holder_id=claim.product_id)
+    return [] if claim.sku == sku else [SkuClaimed(sku=sku, product_id=product_id)]
+
+
+def release_sku(claim: SkuClaim | None, *, product_id: str) -> list[Fact]:
+    """Give the SKU up, if this product holds it (a product older than claims may hold none)."""
+    if claim is None or claim.product_id != product_id:
+        return []
+    return [SkuReleased(product_id=product_id)]

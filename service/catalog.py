@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from adapters.eventstore import stable_id
 from adapters.payments.port import InvalidPaymentToken
 from domain import catalog
 from domain.catalog import (
@@ -13,8 +14,10 @@ from domain.catalog import (
     PharmacyMapping,
     Product,
     ProductKind,
+    SkuClaim,
+    SkuTaken,
 )
-from domain.errors import InvalidCommand
+from domain.errors import Conflict, InvalidCommand
 from domain.parties import (
     ActiveGatewayChanged,
     Organization,
@@ -24,7 +27,7 @@ from domain.parties import (
     PaymentMethodSaved,
 )
 from service.deps import Deps, organization_aggregate_id, retry_on_conflict
-from service.unit import Context, load_owned, try_load
+from service.unit import Batch, Context, load_owned, try_load
 
 
 def configure_organization(deps: Deps, ctx: Context, name: str, active_gateway: str) -> Organization:
@@ -67,25 +70,58 @@ def add_product(
     lab: LabRequirement | None = None,
     product_id: str | None = None,
 ) -> Product:
+    """Add a product; its SKU is claimed in the same batch, so a taken SKU (Conflict `SKU_TAKEN`)
+    adds nothing, and of two racing adds of one SKU the store lets exactly one commit."""
     pid = UUID(product_id) if product_id else deps.new_uuid()
-    batch = deps.batch(ctx)
-    batch.start(
-        pid,
-        catalog.ProductAdded(
-            sku=sku,
-            name=name,
-            price_cents=price_cents,
-            currency=currency,
-            active=active,
-            kind=kind,
-            requires_intake=requires_intake,
-            medical_review=medical_review,
-            pharmacy=pharmacy,
-            lab=lab,
-        ),
-    )
-    deps.commit(batch)
-    return get_product(deps, ctx, str(pid))
+
+    def attempt() -> Product:
+        batch = deps.batch(ctx)
+        batch.start(
+            pid,
+            catalog.ProductAdded(
+                sku=sku,
+                name=name,
+                price_cents=price_cents,
+                currency=currency,
+                active=active,
+                kind=kind,
+                requires_intake=requires_intake,
+                medical_review=medical_review,
+                pharmacy=pharmacy,
+                lab=lab,
+            ),
+        )
+        _claim_sku(deps, ctx, batch, str(pid), sku)
+        deps.commit(batch)
+        return batch.state(Product, pid)
+
+    return retry_on_conflict(attempt)
+
+
+def sku_claim_id(organization_id: str, sku: str) -> UUID:
+    """The stream that holds one SKU of one organization (other organizations may use the same SKU)."""
+    return stable_id("sku", organization_id, catalog.sku_key(sku))
+
+
+def _claim_sku(deps: Deps, ctx: Context, batch: Batch, product_id: str, sku: str) -> None:
+    """Add the facts that give `sku` to the product to `batch`, appended after the version of the
+    claim read here: a claim written meanwhile fails the whole batch, and the retry reads it."""
+    claim_id = sku_claim_id(ctx.organization_id, sku)
+    loaded = try_load(deps.store, SkuClaim, claim_id)
+    decided = catalog.claim_sku(loaded.state if loaded else None, product_id=product_id, sku=sku)
+    if isinstance(decided, SkuTaken):
+        raise Conflict(reasons=("SKU_TAKEN",), facts={"sku": decided.sku}, field="sku")
+    if loaded is None:
+        batch.start(claim_id, *decided)
+    elif decided:
+        batch.extend(loaded, *decided)
+
+
+def _release_sku(deps: Deps, ctx: Context, batch: Batch, product_id: str, sku: str) -> None:
+    loaded = try_load(deps.store, SkuClaim, sku_claim_id(ctx.organization_id, sku))
+    released = catalog.release_sku(loaded.state if loaded else None, product_id=product_id)
+    if loaded is not None and released:
+        batch.extend(loaded, *released)
 
 
 MAPPINGS: dict[str, type[MedicalReviewMapping | PharmacyMapping | LabRequirement]] = {
@@ -109,8 +145,15 @@ def change_product(deps: Deps, ctx: Context, product_id: str, changes: dict[str,
         facts = catalog.change_product(loaded.state, **merged)
         batch = deps.batch(ctx)
         batch.extend(loaded, *facts)
+        new_sku = changes.get("sku")
+        if new_sku is not None and new_sku != loaded.state.sku:
+            # The old claim is released and the new one taken in the product's own batch: a SKU
+            # is never held by two products, nor lost when the change does not commit.
+            if catalog.sku_key(new_sku) != catalog.sku_key(loaded.state.sku):
+                _release_sku(deps, ctx, batch, product_id, loaded.state.sku)
+            _claim_sku(deps, ctx, batch, product_id, new_sku)
         deps.commit(batch)
-        return get_product(deps, ctx, product_id)
+        return batch.state(Product, product_id) if facts else loaded.state
 
     return retry_on_conflict(attempt)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from ledger.bootstrap import Wiring, build_runtime
 from ledger.settings import Settings
 
 ORG = "org_test"
+_SKUS = count(1)  # a product's default SKU: SKUs are unique per organization, so none repeats
 
 
 def ledger_settings(var_dir: Path, database_url: str | None = None, **overrides: Any) -> Settings:
@@ -72,7 +74,7 @@ class Ledger:
     # -- seeding through the public API, as a staff member would ---------------------------------
     def product(self, **fields: Any) -> dict[str, Any]:
         body = {
-            "sku": "SKU-" + str(len(fields)),
+            "sku": f"SKU-{next(_SKUS)}",
             "name": "Product",
             "price_cents": 10000,
             "currency": "usd",
