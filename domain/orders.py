@@ -384,6 +384,7 @@ class Order:
     refunded: bool = False
     refills: tuple[OpenedRefill, ...] = field(default=())
     seen_vendor_events: frozenset[str] = frozenset()
+    stale_vendor_events: frozenset[str] = frozenset()  # of those, the ones recorded as stale
 
     @property
     def number(self) -> str:
@@ -473,6 +474,8 @@ def evolve_order(state: Order | None, fact: Fact, aggregate_id: str) -> Order:
     if vendor_event_id:
         state = _with(state, seen_vendor_events=state.seen_vendor_events | {vendor_event_id})
     match fact:
+        case VendorFactStale():
+            return _with(state, stale_vendor_events=state.stale_vendor_events | {fact.vendor_event_id})
         case OrderCharged():
             return _with(state, charged_at=state.charged_at or fact.charged_at)
         case RefillOpened():

@@ -67,13 +67,18 @@ class Receipt:
     outcome: str  # applied | stale | already_applied | ignored | unmatched
 
 
+ALREADY_STALE = "already_stale"  # `_apply_to_order` only: the event is on the order, as stale
+
+
 def _receipt(stored_now: bool, outcome: str) -> Receipt:
     """A first Beluga or pharmacy delivery whose vendor event the re-apply policy recorded a moment
-    earlier (it reacts to the stored delivery) was still applied for this delivery: say so, rather
-    than "already applied", which means a repeat. (Stripe's "already applied" also means "no effect",
-    so its receipts are left as they are.)"""
-    if stored_now and outcome == "already_applied":
-        outcome = "applied"
+    earlier (the commit storing it wakes the worker) is answered with what was recorded for it —
+    applied, or stale — rather than "already applied", which means a repeat; a repeat is "already
+    applied" whichever it was. (Stripe's "already applied" also means "no effect", so its receipts
+    are left as they are.)"""
+    if outcome in ("already_applied", ALREADY_STALE):
+        first = "stale" if outcome == ALREADY_STALE else "applied"
+        outcome = first if stored_now else "already_applied"
     return Receipt(not stored_now, outcome)
 
 
@@ -131,15 +136,17 @@ def _apply_to_order(
     pharmacy_attempt: int | None = None,
 ) -> str:
     """Apply one vendor fact to its order once; a late one that would move it back is recorded as
-    stale instead (`news` is the vendor's event type and occurredAt)."""
+    stale instead (`news` is the vendor's event type and occurredAt). An event the order has already
+    is "already_applied", or `ALREADY_STALE` when it was recorded as stale."""
 
     def attempt() -> str:
         loaded = try_load(deps.store, Order, order_id) if order_id else None
         if loaded is None:
             return "unmatched"
         order: Order = loaded.state
-        if getattr(fact, "vendor_event_id", None) in order.seen_vendor_events:
-            return "already_applied"
+        vendor_event_id = getattr(fact, "vendor_event_id", None)
+        if vendor_event_id in order.seen_vendor_events:
+            return ALREADY_STALE if vendor_event_id in order.stale_vendor_events else "already_applied"
         if partner is not None and not order.fulfillment_released:
             # We never released it to any pharmacy: a pharmacy event for it cannot be true.
             log.warning("webhook.pharmacy_event_before_release", order_id=order.id, partner=partner)

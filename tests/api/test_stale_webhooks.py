@@ -13,8 +13,13 @@ from uuid import UUID
 
 import pytest
 
+from adapters.eventstore import decode_notification
 from adapters.webhook_signature import sign
+from domain.medical_review import master_id_for
 from domain.orders import VendorFactStale
+from domain.webhooks import WebhookReceived
+from service.webhooks import reapply_stored
+from tests.support.app import Ledger
 from tests.support.vendors import (
     BELUGA_SECRET,
     PHARMACY_SECRET,
@@ -110,3 +115,40 @@ def test_late_news_is_recorded_as_stale_and_never_moves_the_order_back(stack: St
     ]
     timeline = stack.call("GET", f"/orders/{order_id}/events", "cs").json()
     assert sum(e["type"] == "VendorFactStale" for e in timeline["events"]) == 2  # CS can read them
+
+
+def test_a_first_delivery_the_worker_recorded_as_stale_first_is_answered_stale(ledger: Ledger) -> None:
+    """The worker is woken by the commit that stores a delivery and may record it before the
+    handler applies it; the handler then finds its event already on the order. Its answer must be
+    what was recorded — stale — not "applied" (seen on a loaded machine, as a flaky test run).
+    Here the worker's pass runs inside that commit's wake-up hook, so it always gets there first."""
+    deps = ledger.runtime.deps
+    product = ledger.product(medical_review={"visit_type": "refill", "med_id": "med-sema"})
+    order_id = ledger.paid_order(ledger.patient(), [(product["id"], 1)])["id"]
+    master = master_id_for(order_id)
+    secret = ledger.settings.beluga_webhook_secret or ""
+
+    def worker_first(position: int) -> None:
+        for n in deps.store.notifications(position - 1, 1, topics=["WebhookReceived"]):
+            fact = decode_notification(n).fact
+            assert isinstance(fact, WebhookReceived)
+            reapply_stored(deps, fact)
+
+    def post(payload: dict[str, Any]) -> str:
+        body = json.dumps(payload).encode()
+        r = ledger.client.post(
+            "/webhooks/beluga",
+            content=body,
+            headers={"X-Signature": sign(secret, body, int(time.time()))},
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["outcome"])
+
+    deps.after_commit.append(worker_first)
+    rx = _beluga("RX_WRITTEN", master, "b-rx", "2025-01-02T10:00:00Z", ("med-sema",))
+    assert post(rx) == "applied"  # the worker applied it a moment earlier: still this delivery's effect
+    late_cancel = _beluga("CONSULT_CANCELED", master, "b-cancel", "2025-01-02T09:00:00Z")
+    assert post(late_cancel) == "stale"
+    assert post(late_cancel) == "already_applied"  # a repeat delivery
+    stale = [e.fact for e in deps.store.stream(UUID(order_id)) if isinstance(e.fact, VendorFactStale)]
+    assert [f.vendor_event_id for f in stale] == ["beluga:b-cancel"]
