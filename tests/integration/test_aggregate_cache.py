@@ -133,3 +133,18 @@ def test_the_cache_keeps_the_most_recently_used_and_never_goes_back_a_version() 
     cache.put(states[2])  # a slower thread's older state arrives late: ignored
     kept = cache.peek(pids[2])
     assert kept is not None and kept.version == 2
+
+
+def test_a_batch_that_loses_its_race_leaves_nothing_in_the_cache(
+    two_stores: tuple[LedgerStore, LedgerStore],
+) -> None:
+    """A SKU claim and its product are one batch: when the claim loses, the product's evolved
+    state (a stream started in that batch) must not be cached as if it had been written."""
+    mine, theirs = two_stores
+    claim, loser = uuid4(), uuid4()
+    write(theirs, lambda b: b.start(claim, added()))
+    with pytest.raises(ConcurrentWrite):
+        write(mine, lambda b: (b.start(loser, added()), b.start(claim, added())))
+    assert cache_of(mine).peek(loser) is None and cache_of(mine).peek(claim) is None
+    assert mine.stream(loser) == []  # ... nor written: the batch is one transaction
+    assert load(mine, Product, claim).version == 1
