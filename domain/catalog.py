@@ -271,6 +271,16 @@ def claim_sku(claim: SkuClaim | None, *, product_id: str, sku: str) -> list[Fact
     return [] if claim.sku == sku else [SkuClaimed(sku=sku, product_id=product_id)]
 
 
+def held_before_claims(skus: Mapping[str, str], *, product_id: str, sku: str) -> SkuTaken | None:
+    """A product added before SKUs were claimed holds its SKU without a claim stream: given each
+    product's current SKU (`skus`, by product id), the one already holding `sku`, if any."""
+    key = sku_key(sku)
+    for holder_id, held in skus.items():
+        if holder_id != product_id and sku_key(held) == key:
+            return SkuTaken(sku=held, holder_id=holder_id)
+    return None
+
+
 def release_sku(claim: SkuClaim | None, *, product_id: str) -> list[Fact]:
     """Give the SKU up, if this product holds it (a product older than claims may hold none)."""
     if claim is None or claim.product_id != product_id:

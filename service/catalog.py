@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from adapters.eventstore import stable_id
+from adapters.eventstore import decode_notification, stable_id
 from adapters.payments.port import InvalidPaymentToken
 from domain import catalog
 from domain.catalog import (
@@ -109,12 +109,30 @@ def _claim_sku(deps: Deps, ctx: Context, batch: Batch, product_id: str, sku: str
     claim_id = sku_claim_id(ctx.organization_id, sku)
     loaded = try_load(deps.store, SkuClaim, claim_id)
     decided = catalog.claim_sku(loaded.state if loaded else None, product_id=product_id, sku=sku)
+    if loaded is None:  # never claimed: a product from before claims may hold it all the same
+        decided = (
+            catalog.held_before_claims(_current_skus(deps, ctx), product_id=product_id, sku=sku) or decided
+        )
     if isinstance(decided, SkuTaken):
         raise Conflict(reasons=("SKU_TAKEN",), facts={"sku": decided.sku}, field="sku")
     if loaded is None:
         batch.start(claim_id, *decided)
     elif decided:
         batch.extend(loaded, *decided)
+
+
+def _current_skus(deps: Deps, ctx: Context) -> dict[str, str]:
+    """Each product's SKU as its own facts last gave it, this organization's only. Read from the
+    log's product topics (a catalog is small), and only when a SKU was never claimed."""
+    skus: dict[str, str] = {}
+    for n in deps.store.iter_notifications(topics=("ProductAdded", "ProductSkuChanged")):
+        recorded = decode_notification(n)
+        fact = recorded.fact
+        if recorded.meta.organization_id == ctx.organization_id and isinstance(
+            fact, catalog.ProductAdded | catalog.ProductSkuChanged
+        ):
+            skus[str(recorded.originator_id)] = fact.sku
+    return skus
 
 
 def _release_sku(deps: Deps, ctx: Context, batch: Batch, product_id: str, sku: str) -> None:

@@ -19,8 +19,10 @@ from httpx import Response
 
 from adapters.eventstore import LedgerStore
 from api.auth import issue_token
-from domain.events import Recorded
+from domain.catalog import ProductAdded
+from domain.events import Actor, Recorded
 from service.catalog import sku_claim_id
+from service.unit import Context
 from tests.support.app import ORG, Ledger, running_ledger
 
 OTHER_ORG = "org_other"
@@ -163,3 +165,27 @@ def test_two_racing_creates_of_one_sku_make_one_product_and_one_409(ledger: Ledg
     assert len(products_added(ledger)) == 1
     winner = next(r for r in answers if r.status_code == 201).json()
     assert ledger.call("GET", f"/products/{winner['id']}", "staff").status_code == 200
+
+
+def test_a_product_from_before_sku_claims_still_holds_its_sku(ledger: Ledger) -> None:
+    """A product added before claims existed has no claim stream; its SKU is taken all the same,
+    and it may re-spell it; once it changes to another SKU, its old one is free."""
+    deps = ledger.runtime.deps
+    ctx = Context(Actor(kind="system", id="before-claims"), ORG, "c-legacy", "c-legacy")
+    legacy = deps.new_uuid()
+    batch = deps.batch(ctx)  # the product exactly as it was written before SKUs were claimed
+    batch.start(
+        legacy, ProductAdded(**body("SEMA-LEGACY"), currency="usd", active=True, requires_intake=False)
+    )
+    deps.commit(batch)
+    assert ledger.runtime.deps.store.stream(sku_claim_id(ORG, "SEMA-LEGACY")) == []
+
+    assert_sku_taken(create(ledger, "sema-legacy"))
+    assert products_added(ledger) == ["SEMA-LEGACY"]
+    staff = ledger.auth("staff")
+    resp = ledger.client.patch(f"/products/{legacy}", json={"sku": "Sema-Legacy"}, headers=staff)
+    assert resp.status_code == 200, resp.text
+    resp = ledger.client.patch(f"/products/{legacy}", json={"sku": "SEMA-NEW"}, headers=staff)
+    assert resp.status_code == 200, resp.text
+    assert create(ledger, "SEMA-LEGACY").status_code == 201
+    assert_sku_taken(create(ledger, "sema-new"))

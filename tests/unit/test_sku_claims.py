@@ -12,6 +12,7 @@ from domain.catalog import (
     SkuTaken,
     change_product,
     claim_sku,
+    held_before_claims,
     release_sku,
     sku_key,
 )
@@ -62,3 +63,12 @@ def test_the_key_folds_case_width_and_whitespace_and_nothing_else() -> None:
     assert sku_key("  Sema   2.5\t") == sku_key("sema 2.5") == "sema 2.5"
     assert sku_key("ＳＥＭＡ－２．５") == "sema-2.5"  # noqa: RUF001 - full-width on purpose
     assert len({sku_key("SEMA-2.5"), sku_key("SEMA 2.5"), sku_key("SEMA2.5")}) == 3
+
+
+def test_a_product_from_before_claims_holds_its_sku_by_key_but_not_against_itself() -> None:
+    skus = {"old": "Sema  25", "other": "TIRZ"}
+    assert held_before_claims(skus, product_id="new", sku="sema 25") == SkuTaken(
+        sku="Sema  25", holder_id="old"
+    )
+    assert held_before_claims(skus, product_id="old", sku="SEMA 25") is None
+    assert held_before_claims(skus, product_id="new", sku="SEMA-25") is None
