@@ -17,6 +17,7 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresRecorder
 from psycopg.rows import tuple_row
 from pydantic import BaseModel, create_model
 
@@ -25,7 +26,7 @@ from domain.events import Actor, Meta, Recorded, fact_class
 
 
 def is_postgres(store: LedgerStore) -> bool:
-    return type(store.recorder).__module__.startswith("eventsourcing.postgres")
+    return isinstance(store.recorder, PostgresRecorder)  # the library's or ours (adapters.pg_append)
 
 
 def events_table(store: LedgerStore) -> str:

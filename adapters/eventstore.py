@@ -105,7 +105,14 @@ class LedgerStore(Application[UUID]):
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder also keeps tracking records, so a policy can append the events it
         # decides together with the position it has handled, in one transaction.
-        return self.factory.process_recorder()
+        factory = self.factory
+        if type(factory).__module__ == "eventsourcing.postgres" and not factory.env.get(
+            factory.PROCESS_RECORDER_TOPIC
+        ):
+            from adapters.pg_append import one_statement_recorder  # psycopg only on PostgreSQL
+
+            return one_statement_recorder(factory)  # type: ignore[arg-type]
+        return factory.process_recorder()
 
     def append(self, events: Sequence[Recorded], *, tracking: tuple[str, int] | None = None) -> int:
         """Write events (and optionally a policy's tracking position) in one transaction.

@@ -12,6 +12,7 @@ import importlib
 import multiprocessing
 from typing import Any
 
+from adapters.eventlog import is_postgres
 from adapters.eventstore import LedgerStore
 from projections.db import PostgresViews, ViewDatabase
 from projections.runner import Projection, apply_page
@@ -21,7 +22,7 @@ def can_partition(store: LedgerStore, db: ViewDatabase, projection: Projection) 
     return (
         bool(getattr(projection, "partition_safe", False))
         and isinstance(db, PostgresViews)
-        and type(store.recorder).__module__.startswith("eventsourcing.postgres")
+        and is_postgres(store)
     )
 
 

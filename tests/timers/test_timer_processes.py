@@ -157,7 +157,10 @@ def test_sigkill_after_the_cycle_charge_then_restart_charges_once(
 def test_two_timer_workers_at_once_bill_each_due_cycle_once(tmp_path: Path, pg_url: str) -> None:
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     with running_ledger(tmp_path, pg_url, clock=clock, LEDGER_TIMER_PAGE=1) as ledger:
-        subs = [_subscribe(ledger, "fake", "pm_card_visa")[0] for _ in range(24)]
+        # Enough cycles that one worker alone takes longer than the two clocks can drift apart: each
+        # clock starts when its process is up (the second waits for the first's start-up lock), and
+        # one worker fires a cycle in ~30 ms, 24 of them before a late second one woke.
+        subs = [_subscribe(ledger, "fake", "pm_card_visa")[0] for _ in range(72)]
         due = clock() + MONTH
         # Both start before the cycles come due (their clocks run on from LEDGER_NOW), so both are
         # polling when the due time arrives and contend for the same rows.
