@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier, Literal
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 
 class OneStatementProcessRecorder(PostgresProcessRecorder):
@@ -66,9 +68,51 @@ class OneStatementProcessRecorder(PostgresProcessRecorder):
             )
         )
         self._append_bytes: bytes | None = None
+        self._select_bytes: dict[tuple[bool, bool], bytes] = {}
         self.append_statement = SQL("SELECT * FROM {schema}.{fn}(%s, %s, %s, %s, %s, %s)").format(
             schema=schema, fn=Identifier(self.append_function)
         )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """A stream read (every load and cache catch-up): the library composes its statement and
+        builds a dict per row on every call; here the four statements are rendered once and rows
+        are tuples."""
+        if desc or limit is not None:
+            return super().select_events(  # type: ignore[no-any-return]
+                originator_id, gt=gt, lte=lte, desc=desc, limit=limit
+            )
+        params: list[Any] = [originator_id]
+        if gt is not None:
+            params.append(gt)
+        if lte is not None:
+            params.append(lte)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            key = (gt is not None, lte is not None)
+            query = self._select_bytes.get(key)
+            if query is None:
+                query = self._select_bytes[key] = self._select_statement(*key).as_bytes(conn)
+            curs.execute(query, params, prepare=True)
+            return [StoredEvent(r[0], r[1], r[2], bytes(r[3])) for r in curs.fetchall()]
+
+    def _select_statement(self, gt: bool, lte: bool) -> Composed:
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table}"
+            " WHERE originator_id = %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        if gt:
+            statement += SQL(" AND originator_version > %s")
+        if lte:
+            statement += SQL(" AND originator_version <= %s")
+        return statement + SQL(" ORDER BY originator_version ASC")
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
