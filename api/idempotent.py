@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from api.problems import ApiError, from_exception, problem
 from domain.errors import DomainError
@@ -98,5 +98,10 @@ def _keyed(
     return response
 
 
-def json_reply(status: int, body: BaseModel, headers: dict[str, str] | None) -> JSONResponse:
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers or None)
+def json_reply(status: int, body: BaseModel, headers: dict[str, str] | None) -> Response:
+    """The reply serialised by pydantic's own JSON encoder, straight to bytes: building the dict
+    (`model_dump`) and encoding it again with the standard library's json was ~5% of a refill's
+    CPU in the API process. Same fields, same compact form."""
+    return Response(
+        body.model_dump_json(), status_code=status, headers=headers or None, media_type="application/json"
+    )
