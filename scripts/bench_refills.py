@@ -2,7 +2,7 @@
 running), driven by `wrk` with a Lua script, beside the raw ceiling measured in the same run.
 
     .venv/bin/python scripts/bench_refills.py [--seconds 10] [--connections 8 32] [--processes 1 2]
-        [--pool 10] [--threads 40] [--orders 2500] [--write-docs]
+        [--pool 10] [--threads 40] [--orders 3000] [--write-docs]
 
 - Load: `wrk` (Debian's package) with `scripts/bench/refills.lua`; every request refills a different
   pre-seeded paid order (a new refill each: 201), as the patient who owns it.
@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--pool", type=int, default=10, help="LEDGER_DB_POOL_SIZE per process")
     parser.add_argument("--threads", type=int, default=40, help="LEDGER_API_THREADS per process")
-    parser.add_argument("--orders", type=int, default=1500, help="pre-seeded paid orders per ledger run")
+    parser.add_argument("--orders", type=int, default=3000, help="pre-seeded paid orders per ledger run")
     parser.add_argument(
         "--durable",
         action="store_true",
