@@ -103,6 +103,10 @@ def gather(deps: Deps, order_id: str, now: datetime, pending_after: timedelta) -
         product = _state(store, Product, line.product_id)
         if product is not None:
             products[product.id] = product
+    # The streams above are read one after another, not at one instant. A payment recorded between
+    # the order's read and the invoice's would show a paid invoice beside an unpaid order, though
+    # one commit wrote both. Read last, the order holds every commit the other reads saw.
+    order = _state(store, Order, order_id) or order
     return OrderFacts(
         order=order,
         invoice=invoice,
