@@ -301,3 +301,22 @@ def test_exports_are_listed_downloaded_over_http_audited_and_verified_elsewhere(
     (copy / "events.csv").write_text("position\n")
     tampered = CliRunner().invoke(cli, ["verify-export", str(copy)], env=env)
     assert tampered.exit_code == 1
+
+
+def test_every_export_file_is_served_as_the_document_types_it(sqlite_ledger: Ledger) -> None:
+    # The OpenAPI document promises application/octet-stream; the route used to guess from the name
+    # (application/json, text/csv, and text/plain for `.jsonl`, which has no entry in the mime table).
+    product, patient = sqlite_ledger.product(), sqlite_ledger.patient()
+    order = sqlite_ledger.paid_order(patient, [(product["id"], 1)])
+    r = sqlite_ledger.call(
+        "POST", "/compliance/exports", "compliance", json={"order_id": order["id"], "purpose": "audit 8"}
+    )
+    export = wait_for_export(sqlite_ledger, r.json()["id"])
+    documented = sqlite_ledger.client.get("/openapi.json").json()["paths"][
+        "/compliance/exports/{export_id}/files/{name}"
+    ]["get"]["responses"]["200"]["content"]
+    for name in ("manifest.json", "events.jsonl", "events.csv"):
+        got = sqlite_ledger.call("GET", f"/compliance/exports/{export['id']}/files/{name}", "compliance")
+        assert got.status_code == 200, got.text
+        assert list(documented) == [got.headers["content-type"]] == ["application/octet-stream"]
+        assert got.headers["content-disposition"] == f'attachment; filename="{name}"'
