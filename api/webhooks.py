@@ -131,9 +131,8 @@ async def stripe(request: Request) -> Response:
         ev = parse_stripe_event(raw, header, secret)
     except InvalidWebhookSignature:
         return _unauthorized("stripe", "signature_mismatch")
-    except RecursionError:  # the SDK verifies the signature before it parses: signed, too deep
-        failure = WebhookPayloadError("body", "nested too deeply to read")
-        return await _malformed(runtime, webhooks.STRIPE, raw, header, failure)
+    except WebhookPayloadError as exc:  # verified first, then read: signed, but not an event object
+        return await _malformed(runtime, webhooks.STRIPE, raw, header, exc)
     if not ev.id:
         return problem(
             422,

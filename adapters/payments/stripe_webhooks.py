@@ -16,6 +16,8 @@ from typing import Any
 
 import stripe
 
+from adapters.webhook_signature import load_object
+
 DEFAULT_TOLERANCE_S = 300  # Stripe's own default: older deliveries are refused as replays
 
 
@@ -60,16 +62,19 @@ def _failure(obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
 def parse_stripe_event(
     payload: bytes, sig_header: str, secret: str, *, tolerance_s: int = DEFAULT_TOLERANCE_S
 ) -> StripeEvent:
-    """Verify `Stripe-Signature` over the raw `payload`, then extract what the ledger needs."""
+    """Verify `Stripe-Signature` over the raw `payload` (the SDK, before anything is parsed), then read
+    the body as the JSON object every event is. A verified body that is not one (not JSON, an array, a
+    string, nested too deep) raises `WebhookPayloadError`, as the other vendors' parsers do: it is kept
+    and answered 422, never handed to the SDK's event constructor, which expects an object."""
     try:
-        event = stripe.Webhook.construct_event(payload, sig_header, secret, tolerance=tolerance_s)
+        stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance_s)
     except stripe.SignatureVerificationError as exc:
         # The SDK's message says which check failed and carries no body content.
         raise InvalidWebhookSignature(str(exc)) from exc
-    except ValueError as exc:
-        # Signed correctly but not JSON (or not UTF-8): not an event we can trust to read.
-        raise InvalidWebhookSignature("signed body is not a JSON event") from exc
-    return _extract(event.to_dict())
+    except UnicodeDecodeError as exc:
+        # The SDK signs the body's text: bytes that are not UTF-8 cannot be verified at all.
+        raise InvalidWebhookSignature("the body is not UTF-8 text") from exc
+    return _extract(load_object(payload))
 
 
 def read_verified_event(payload: bytes) -> StripeEvent:

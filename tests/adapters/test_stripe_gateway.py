@@ -39,6 +39,7 @@ from adapters.payments.stripe_webhooks import (
     parse_stripe_event,
     sign_stripe_payload,
 )
+from adapters.webhook_signature import WebhookPayloadError
 from tests.adapters.conftest import TEST_API_KEY
 
 WEBHOOK_SECRET = "whsec_test_refill_ledger"
@@ -300,8 +301,18 @@ def test_webhook_with_malformed_header_is_rejected(header: str) -> None:
         parse_stripe_event(_event_body(), header, WEBHOOK_SECRET)
 
 
-def test_signed_non_json_body_is_rejected() -> None:
-    body = b"not json"
+@pytest.mark.parametrize("body", [b"not json", b"[null, null]", b'"evt_1"', b"7", b"[" * 500 + b"]" * 500])
+def test_a_signed_body_not_an_event_object_is_a_payload_error_not_a_bad_signature(body: bytes) -> None:
+    # Signed, so not a signature problem (the API keeps it and answers 422); never handed to the SDK's
+    # event constructor, which called `.get` on an array and crashed.
+    header = sign_stripe_payload(body, WEBHOOK_SECRET, int(time.time()))
+    with pytest.raises(WebhookPayloadError) as refused:
+        parse_stripe_event(body, header, WEBHOOK_SECRET)
+    assert refused.value.field == "body"
+
+
+def test_a_body_that_is_not_utf8_cannot_be_verified() -> None:
+    body = b'{"id": "evt_\xff"}'
     header = sign_stripe_payload(body, WEBHOOK_SECRET, int(time.time()))
     with pytest.raises(InvalidWebhookSignature):
         parse_stripe_event(body, header, WEBHOOK_SECRET)

@@ -3,6 +3,7 @@ problem, never a 500 and never a half-written record.
 
 - bodies over 1 MB (256 KB on webhooks) → 413, declared or streamed, before a signature is computed;
 - JSON nested 3,000 deep → 400 on the API; a signed webhook that deep is kept as received (422);
+- a signed Stripe body that is no event object (an array, a string, not JSON) is kept as received (422);
 - no type coercion: `quantity: true` or "1" is refused;
 - bidirectional control characters in names are refused; one line per product on an order.
 """
@@ -17,6 +18,7 @@ from uuid import UUID
 
 import pytest
 
+from adapters.payments.stripe_webhooks import sign_stripe_payload
 from adapters.webhook_signature import sign
 from domain.webhooks import WebhookReceived
 from tests.support.app import Ledger, running_ledger
@@ -88,6 +90,27 @@ def test_json_nested_three_thousand_deep_is_a_4xx_and_a_signed_one_is_kept(ledge
     _problem(signed, 422)
     (kept,) = _stored_webhooks(ledger)  # not lost: stored as received, for whoever investigates
     assert kept.event_type == "unparseable" and kept.body.encode() == deep
+
+
+@pytest.mark.parametrize(
+    "body", [b"[null, null]", b'"evt_1"', b"7", b"null", b"not json", b"[" * 3000 + b"]" * 3000]
+)
+def test_a_signed_stripe_body_not_an_event_object_is_kept_and_a_4xx(ledger: Ledger, body: bytes) -> None:
+    # Found by fuzzing: a correctly signed JSON array went to the SDK's event constructor, which calls
+    # `.get` on it (500, nothing stored); signed non-JSON was told its signature was bad (401).
+    secret = ledger.runtime.webhook_secrets["stripe"]
+    signed = ledger.client.post(
+        "/webhooks/stripe",
+        content=body,
+        headers={
+            "Stripe-Signature": sign_stripe_payload(body, secret, int(time.time())),
+            "Content-Type": "application/json",
+        },
+    )
+    _problem(signed, 422, "VALIDATION_FAILED")
+    assert signed.json()["errors"][0]["field"] == "body"
+    (kept,) = _stored_webhooks(ledger)
+    assert kept.event_type == "unparseable" and kept.body.encode() == body
 
 
 @pytest.mark.parametrize("quantity", [True, "1", 1.0, "one"])
