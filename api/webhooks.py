@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from adapters.beluga import parse_beluga_webhook
 from adapters.payments.stripe_webhooks import InvalidWebhookSignature, parse_stripe_event
-from adapters.pharmacy import BELMAR, DISPENSEPRO, parse_pharmacy_webhook
+from adapters.pharmacy import BELMAR, DISPENSEPRO, WEBHOOK_STATUSES, parse_pharmacy_webhook
 from adapters.webhook_signature import HEADER, InvalidSignature, WebhookPayloadError, verify
 from api.problems import FieldError, problem
 from api.runtime import Runtime
@@ -152,8 +152,63 @@ routes = [
 ]
 
 
+_TEXT: dict[str, Any] = {"type": "string", "minLength": 1}
+_OPTIONAL_TEXT: dict[str, Any] = {"type": ["string", "null"]}
+_TIME: dict[str, Any] = {"type": "string", "format": "date-time", "description": "RFC 3339, with an offset"}
+
+# The bodies as API.md fixes them with each vendor (the parsers in adapters/ read exactly these); any
+# other fields are ignored. A signed body that does not fit is kept and answered 422.
+STRIPE_BODY: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "type"],
+    "properties": {
+        "id": {**_TEXT, "description": "evt_…, the key repeat deliveries are recognised by"},
+        "type": {**_TEXT, "examples": ["payment_intent.succeeded", "payment_intent.payment_failed"]},
+        "data": {"type": "object", "properties": {"object": {"type": "object"}}},
+    },
+}
+BELUGA_BODY: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "eventId", "masterId", "occurredAt"],
+    "properties": {
+        "event": {**_TEXT, "examples": ["RX_WRITTEN", "CONSULT_CONCLUDED", "CONSULT_CANCELED"]},
+        "eventId": _TEXT,
+        "masterId": _TEXT,
+        "occurredAt": _TIME,
+        "medsPrescribed": {
+            "type": ["array", "null"],
+            "description": "At least one for RX_WRITTEN",
+            "items": {
+                "type": "object",
+                "required": ["medId"],
+                "properties": {"medId": _TEXT, "name": _OPTIONAL_TEXT},
+            },
+        },
+        "visitOutcome": _OPTIONAL_TEXT,
+    },
+}
+PHARMACY_BODY: dict[str, Any] = {
+    "type": "object",
+    "required": ["eventId", "referenceId", "orderId", "status", "occurredAt"],
+    "properties": {
+        "eventId": _TEXT,
+        "referenceId": {**_TEXT, "description": "Our order id"},
+        "orderId": {**_TEXT, "description": "The pharmacy's own order id"},
+        "status": {"type": "string", "enum": sorted(WEBHOOK_STATUSES)},
+        "occurredAt": _TIME,
+        "reason": _OPTIONAL_TEXT,
+        "carrier": _OPTIONAL_TEXT,
+        "tracking": _OPTIONAL_TEXT,
+    },
+}
+
+
 def _operation(
-    summary: str, signature_header: str, extra_params: list[dict[str, Any]], extra_responses: dict[str, Any]
+    summary: str,
+    signature_header: str,
+    body: dict[str, Any],
+    extra_params: list[dict[str, Any]],
+    extra_responses: dict[str, Any],
 ) -> dict[str, Any]:
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     problem_body = {"content": {"application/problem+json": {"schema": problem_ref}}}
@@ -176,7 +231,7 @@ def _operation(
             ],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}}},
+                "content": {"application/json": {"schema": body}},
             },
             "responses": {
                 "200": {
@@ -193,14 +248,15 @@ def _operation(
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/webhooks/stripe": _operation(
-        "Stripe webhook (payment_intent.succeeded / payment_failed)", "Stripe-Signature", [], {}
+        "Stripe webhook (payment_intent.succeeded / payment_failed)", "Stripe-Signature", STRIPE_BODY, [], {}
     ),
     "/webhooks/beluga": _operation(
-        "Beluga webhook (RX_WRITTEN, CONSULT_CONCLUDED, CONSULT_CANCELED)", HEADER, [], {}
+        "Beluga webhook (RX_WRITTEN, CONSULT_CONCLUDED, CONSULT_CANCELED)", HEADER, BELUGA_BODY, [], {}
     ),
     "/webhooks/pharmacies/{partner}": _operation(
         "Pharmacy webhook (accepted, rejected, processing, shipped, delivered)",
         HEADER,
+        PHARMACY_BODY,
         [
             {
                 "name": "partner",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -13,9 +13,12 @@ from uuid import UUID
 import httpx
 import pytest
 
+from adapters.beluga import parse_beluga_webhook
 from adapters.payments.fake import FakeGateway
 from adapters.payments.stripe_webhooks import sign_stripe_payload
-from adapters.webhook_signature import sign
+from adapters.pharmacy import parse_pharmacy_webhook
+from adapters.webhook_signature import WebhookPayloadError, sign
+from api.webhooks import BELUGA_BODY, PHARMACY_BODY
 from tests.support.vendors import (
     BELUGA_SECRET,
     ORG,
@@ -235,3 +238,27 @@ def test_stripe_success_settles_a_charge_the_gateway_timed_out_on_once_and_a_lat
         post_stripe(stack, _stripe_event("evt_other", "customer.created", invoice_id, 1)).json()["outcome"]
         == "ignored"
     )
+
+
+@pytest.mark.parametrize(
+    ("schema", "parse", "body"),
+    [
+        (BELUGA_BODY, parse_beluga_webhook, beluga_event("CONSULT_CONCLUDED", "mr-1", "evt-1", ["med-1"])),
+        (PHARMACY_BODY, parse_pharmacy_webhook, pharmacy_event("order-1", "shipped", "evt-2")),
+    ],
+)
+def test_the_documented_webhook_bodies_are_what_the_parsers_read(
+    schema: dict[str, Any], parse: Callable[[bytes], object], body: dict[str, Any]
+) -> None:
+    # The OpenAPI document describes each vendor's body (the fuzzer builds deliveries from it): every
+    # field it calls required is one the parser refuses to do without, naming it; no other field is.
+    assert set(body) == set(schema["properties"]) - {"reason", "carrier", "tracking"}
+    parse(json.dumps(body).encode())
+    for name in body:
+        without = json.dumps({k: v for k, v in body.items() if k != name}).encode()
+        if name in schema["required"]:
+            with pytest.raises(WebhookPayloadError) as refused:
+                parse(without)
+            assert refused.value.field == name
+        else:
+            parse(without)
