@@ -47,9 +47,9 @@ class Budget:
     reach: float = 0.75  # of the role's own operations, the share that must have answered 2xx at least once
 
 
-# Longest first, so xdist's two workers finish together. Measured on this 2-core machine with `-n 2`: the
-# seven runs take 35 s (compliance) to 150 s (staff), 6 min 27 s in all with two busy loops beside them
-# (5 min 46 s without); main's four-role run took 8 min 30 s.
+# Longest first, so xdist's two workers finish together. Measured on the shared 2-core machine, this file
+# alone with `-n 2`: the runs take 34 s (compliance) to 144 s (staff), 5 min 0 s in all; with two busy
+# loops beside them 39 s to 160 s, 5 min 38 s in all. (The four-role run it replaces took 8 min 30 s.)
 BUDGETS: dict[str, Budget] = {
     "staff": Budget(25),
     "service": Budget(25),
