@@ -18,14 +18,8 @@ def test_a_payment_recorded_between_the_order_and_invoice_reads_is_not_charged_b
 ) -> None:
     product = ledger.product()
     patient = ledger.patient()
-    r = ledger.call(
-        "POST",
-        "/orders",
-        "staff",
-        json={"patient_id": patient["id"], "lines": [{"product_id": product["id"], "quantity": 1}]},
-    )
-    assert r.status_code == 201, r.text
-    order_id, invoice_id = r.json()["order"]["id"], r.json()["invoice"]["id"]
+    placed = ledger.placed_order(patient, [(product["id"], 1)])
+    order_id, invoice_id = placed["order"]["id"], placed["invoice"]["id"]
     deps = ledger.runtime.deps
     store = deps.store
     inner = store.stream
@@ -36,13 +30,7 @@ def test_a_payment_recorded_between_the_order_and_invoice_reads_is_not_charged_b
         if aggregate_id == UUID(invoice_id) and not paid:
             paid.append(1)
             store.stream = inner  # type: ignore[method-assign]
-            r = ledger.call(
-                "POST",
-                f"/invoices/{invoice_id}/payments",
-                "staff",
-                json={"payment_method_id": patient["cards"][0]},
-            )
-            assert r.status_code == 200, r.text
+            ledger.pay(patient, invoice_id)
             store.stream = stream  # type: ignore[method-assign]
         return inner(aggregate_id, **kw)
 

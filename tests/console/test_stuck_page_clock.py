@@ -44,14 +44,7 @@ def _row(html: str, number: str) -> str | None:
 def test_ages_on_the_stuck_page_are_measured_by_the_ledgers_clock(ledger: Ledger, clock: ManualClock) -> None:
     product = ledger.product()
     patient = ledger.patient()
-    placed = ledger.call(
-        "POST",
-        "/orders",
-        "staff",
-        json={"patient_id": patient["id"], "lines": [{"product_id": product["id"], "quantity": 1}]},
-    )
-    assert placed.status_code == 201, placed.text
-    number = placed.json()["order"]["number"]  # unpaid: it waits for its payment
+    number = ledger.placed_order(patient, [(product["id"], 1)])["order"]["number"]  # unpaid: waits to be paid
     clock.advance(days=3, minutes=5)
     _sign_in(ledger, clock, "ops")
 

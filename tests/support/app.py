@@ -110,7 +110,8 @@ class Ledger:
             patient["cards"].append(r.json()["id"])
         return patient  # type: ignore[no-any-return]
 
-    def paid_order(self, patient: dict[str, Any], lines: list[tuple[str, int]]) -> dict[str, Any]:
+    def placed_order(self, patient: dict[str, Any], lines: list[tuple[str, int]]) -> dict[str, Any]:
+        """An order placed by staff and not yet paid: its `order` and open `invoice`."""
         r = self.call(
             "POST",
             "/orders",
@@ -118,14 +119,21 @@ class Ledger:
             json={"patient_id": patient["id"], "lines": [{"product_id": p, "quantity": q} for p, q in lines]},
         )
         assert r.status_code == 201, r.text
-        placed = r.json()
+        return r.json()  # type: ignore[no-any-return]
+
+    def pay(self, patient: dict[str, Any], invoice_id: str) -> None:
+        """Pay an invoice by staff with the patient's first card."""
         r = self.call(
             "POST",
-            f"/invoices/{placed['invoice']['id']}/payments",
+            f"/invoices/{invoice_id}/payments",
             "staff",
             json={"payment_method_id": patient["cards"][0]},
         )
         assert r.status_code == 200, r.text
+
+    def paid_order(self, patient: dict[str, Any], lines: list[tuple[str, int]]) -> dict[str, Any]:
+        placed = self.placed_order(patient, lines)
+        self.pay(patient, placed["invoice"]["id"])
         return self.call("GET", f"/orders/{placed['order']['id']}", "staff").json()  # type: ignore[no-any-return]
 
 
